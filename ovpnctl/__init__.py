@@ -1,3 +1,3 @@
-"""ovpnctl: drive the kernel's OpenVPN data channel offload (FreeBSD if_ovpn, Linux ovpn) directly."""
+"""ovpnctl: drive the kernel's OpenVPN data channel offload (FreeBSD if_ovpn, Linux ovpn)."""
 
 __version__ = "0.1.0"
