@@ -5,6 +5,7 @@ ABI mode) uses the system libnv where one exists. ``pack``/``unpack`` dispatch t
 chosen by ``NVLIST_BACKEND`` (see :mod:`nvlist_ffi.backend`).
 """
 
+from nvlist_ffi.backend import backend_name, pack, unpack
 from nvlist_ffi.errors import NVListError
 from nvlist_ffi.model import (
     NV_FLAG_IGNORE_CASE,
@@ -33,4 +34,7 @@ __all__ = [
     "NumberArray",
     "StringArray",
     "Value",
+    "backend_name",
+    "pack",
+    "unpack",
 ]

@@ -21,16 +21,20 @@ class NVListError(OSError):
     """
 
     offset: int | None
+    errno_name: str
+    """Symbolic errno name as libnv uses it (``"EOPNOTSUPP"``, even where that number's
+    ``errno.errorcode`` entry is an alias such as ``"ENOTSUP"``)."""
 
     def __init__(self, err: str | int, message: str, offset: int | None = None) -> None:
-        number = getattr(_errno, err) if isinstance(err, str) else int(err)
+        if isinstance(err, str):
+            number = getattr(_errno, err)
+            name = err
+        else:
+            number = int(err)
+            name = _errno.errorcode.get(number, str(number))
         super().__init__(number, message)
         self.offset = offset
-
-    @property
-    def errno_name(self) -> str:
-        """Symbolic errno name (``"EINVAL"``), which is what is portable between OSes."""
-        return _errno.errorcode.get(self.errno or 0, str(self.errno))
+        self.errno_name = name
 
     def __str__(self) -> str:
         text = str(self.strerror)
@@ -38,5 +42,5 @@ class NVListError(OSError):
             text = f"{text} (at byte {self.offset})"
         return f"{text} [{self.errno_name}]"
 
-    def __reduce__(self) -> tuple[type[NVListError], tuple[int, str, int | None]]:
-        return (type(self), (int(self.errno or 0), str(self.strerror), self.offset))
+    def __reduce__(self) -> tuple[type[NVListError], tuple[str, str, int | None]]:
+        return (type(self), (self.errno_name, str(self.strerror), self.offset))
