@@ -150,6 +150,7 @@ class EventKind(enum.Enum):
     PEER_DELETED = "peer-deleted"
     ROTATE_KEY = "rotate-key"  # FreeBSD: 2**31 packets sent; Linux KEY_SWAP_NTF: key exhausted
     FLOAT = "float"  # peer's transport address changed
+    PENDING = "pending"  # FreeBSD: notifications queued but not read (raw["pending"] = count)
     UNKNOWN = "unknown"
 
 
