@@ -46,6 +46,9 @@ class Backend(abc.ABC):
 
     name: ClassVar[str]
     capabilities: ClassVar[frozenset[Capability]]
+    # Dry runs record key material only when this is True (`--show-keys`); otherwise a
+    # backend records a stand-in of the same length. Set before calling `new_key`.
+    show_keys: bool = False
 
     def __init__(self, *, dry_run: bool = False) -> None:
         self.dry_run = dry_run

@@ -1,0 +1,99 @@
+"""Where output goes and in which form, decided once per invocation.
+
+Two modes, as `wg show` vs `wg show dump`: `--json` writes stable JSON documents (or
+one JSON object per line for streams) built by `render_json`, and never imports rich;
+otherwise `render_table` draws rich tables, importing rich only then. Data goes to
+stdout; notes, warnings and errors go to stderr, so `ovpnctl ... --json | jq` always
+sees pure JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ovpnctl.cli import render_json
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ovpnctl.model import Event, InterfaceState
+
+_NON_TTY_WIDTH = 120  # tables piped to a file should not wrap at 80 columns
+
+
+class Output:
+    def __init__(self, *, json_mode: bool, verbose: int = 0) -> None:
+        self.json_mode = json_mode
+        self.verbose = verbose
+        self._console: Console | None = None
+
+    # -- primitives -------------------------------------------------------------------
+    def document(self, obj: Any) -> None:
+        """One JSON document (`show`): indented, for people reading it too."""
+        click.echo(json.dumps(obj, indent=2))
+
+    def record(self, obj: Any) -> None:
+        """One JSON object per line (streams: events, dry-run requests), flushed."""
+        click.echo(json.dumps(obj, separators=(", ", ": ")))
+        sys.stdout.flush()
+
+    def text(self, line: str) -> None:
+        click.echo(line)
+
+    def note(self, message: str) -> None:
+        """A diagnostic for the person at the terminal; never part of the data."""
+        click.echo(message, err=True)
+
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console  # noqa: PLC0415 - tables only
+
+            width = None if sys.stdout.isatty() else _columns()
+            self._console = Console(width=width, highlight=False, soft_wrap=False)
+        return self._console
+
+    # -- what commands show -------------------------------------------------------------
+    def interfaces(
+        self, states: Iterable[InterfaceState], backend: str, capabilities: Iterable[str]
+    ) -> None:
+        items = list(states)
+        caps = frozenset(capabilities)
+        if self.json_mode:
+            self.document(render_json.show_document(items, backend, caps))
+            return
+        from ovpnctl.cli import render_table  # noqa: PLC0415
+
+        render_table.interfaces(self.console(), items, backend, caps)
+
+    def event(self, event: Event) -> None:
+        if self.json_mode:
+            self.record(render_json.event(event))
+            return
+        from ovpnctl.cli import render_table  # noqa: PLC0415
+
+        render_table.event(self.console(), event)
+
+    def planned_calls(self, calls: Iterable[Mapping[str, Any]], *, show_keys: bool) -> None:
+        verbose = self.verbose > 0
+        if self.json_mode:
+            for call in calls:
+                self.record(render_json.planned_call(call, show_keys=show_keys, verbose=verbose))
+            return
+        from ovpnctl.cli import render_table  # noqa: PLC0415
+
+        render_table.planned_calls(
+            self.console(), list(calls), show_keys=show_keys, verbose=verbose
+        )
+
+
+def _columns() -> int:
+    try:
+        return max(40, int(os.environ.get("COLUMNS", "")))
+    except ValueError:
+        return _NON_TTY_WIDTH

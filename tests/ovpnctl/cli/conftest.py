@@ -1,0 +1,90 @@
+"""Fixtures for CLI tests: click's runner with the real FreeBSD backend behind a seam.
+
+`CliState.backend_factory` is the only thing replaced. Dry runs use the real
+`FreeBSDBackend(dry_run=True)` (it records requests and touches nothing on any OS);
+kernel-facing runs use the real `FreeBSDBackend` over the if_ovpn kernel model
+(tests/ovpnctl/freebsd/kernel_model.py, built from the spec sheet). A factory with no
+kernel fails the test if a backend is ever asked for: that is how "bad input never
+reaches the kernel" is asserted for input rejected while parsing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from ovpnctl.backend import Backend
+from ovpnctl.cli.main import cli
+from ovpnctl.cli.state import CliState
+from ovpnctl.freebsd.backend import FreeBSDBackend
+
+
+@dataclass
+class Factory:
+    """Builds backends for the CLI and remembers them."""
+
+    transport: Any = None  # a kernel model; None = no kernel may be touched
+    build: Callable[..., Backend] | None = None  # overrides the FreeBSD backend entirely
+    made: list[Backend] = field(default_factory=list)
+
+    def __call__(self, name: str | None = None, *, dry_run: bool = False) -> Backend:
+        if self.build is not None:
+            backend = self.build(name, dry_run=dry_run)
+        elif dry_run:
+            backend = FreeBSDBackend(dry_run=True)
+        else:
+            if self.transport is None:
+                raise AssertionError("this test expected no kernel access at all")
+            backend = FreeBSDBackend(
+                transport=self.transport, poll_interval=0.0, sleep=lambda _s: None
+            )
+        self.made.append(backend)
+        return backend
+
+    @property
+    def planned(self) -> list[dict[str, Any]]:
+        return [call for backend in self.made for call in backend.planned_calls]
+
+
+@dataclass
+class Cli:
+    factory: Factory
+
+    def __call__(self, *args: str, input: bytes | str | None = None) -> Result:
+        runner = CliRunner()
+        state = CliState(backend_factory=self.factory)
+        return runner.invoke(cli, list(args), obj=state, input=input, catch_exceptions=False)
+
+
+@pytest.fixture
+def factory() -> Factory:
+    return Factory()
+
+
+@pytest.fixture
+def run(factory: Factory) -> Cli:
+    return Cli(factory)
+
+
+def key_file(directory: Path, name: str, data: bytes, mode: int = 0o600) -> str:
+    path = directory / name
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.chmod(path, mode)
+    return str(path)
+
+
+def one_line(result: Result) -> str:
+    """The single stderr line a failure must produce."""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
