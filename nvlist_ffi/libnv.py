@@ -138,6 +138,18 @@ def _encode(text: str | bytes) -> bytes:
     return text.encode() if isinstance(text, str) else bytes(text)
 
 
+_Path = tuple[Any, "Name | int"] | None
+"""Where a list sits, as a (parent path, name or array index) chain; None for the top."""
+
+
+def _format_path(path: _Path) -> str:
+    labels: list[str] = []
+    while path is not None:
+        path, label = path
+        labels.append(f"[{label}]" if isinstance(label, int) else f"/{label!r}")
+    return "".join(reversed(labels))
+
+
 def _refuse_nul(raw: bytes, what: str) -> bytes:
     # A C string stops at its first NUL; libnv would silently store a shorter value.
     if b"\0" in raw:
@@ -258,9 +270,10 @@ class Libnv:
         owned.add(handle)
         return handle
 
-    def _check(self, handle: Any, where: str) -> None:
+    def _check(self, handle: Any, path: _Path) -> None:
         error = self._nvlist_error(handle)
         if error:
+            where = f" (in {_format_path(path)})" if path else ""
             raise _libnv_error(error, f"libnv refused to build the nvlist{where}")
 
     def _build(self, root: NVList, owned: set[Any]) -> Any:
@@ -270,10 +283,16 @@ class Libnv:
         into its parent leaves the set because the parent now owns it.
         """
         ffi = self._ffi
+        add_number = self._nvlist_add_number
+        add_string = self._nvlist_add_string
+        add_bool = self._nvlist_add_bool
+        cnames: dict[Name, bytes] = {}
         top = self._create(root.flags, owned)
-        # Frame: [handle, pairs, next position, what to do with the handle when complete, path].
-        # Completion: None (top), ("nvlist", parent, name), ("element", job, index).
-        stack: list[list[Any]] = [[top, root.items(), 0, None, ""]]
+        # Frame: [handle, pairs, next position, completion, path]. Completion: None (top),
+        # ("nvlist", parent, name), ("element", job, index) or ("array", job) for the frame
+        # below an array's elements. Paths are (parent path, label) chains, formatted only
+        # for an error message.
+        stack: list[list[Any]] = [[top, root.items(), 0, None, None]]
         while stack:
             frame = stack[-1]
             handle, pairs, position = frame[0], frame[1], frame[2]
@@ -283,55 +302,52 @@ class Libnv:
                 continue
             frame[2] = position + 1
             name, value = pairs[position]
-            cname = _refuse_nul(_encode(name), "name")
+            cname = cnames.get(name)
+            if cname is None:
+                cname = cnames[name] = _refuse_nul(_encode(name), "name")
             kind = type(value)
             if kind is int:
-                self._nvlist_add_number(handle, cname, value)
+                add_number(handle, cname, value)
             elif kind is str or kind is CString:
-                self._nvlist_add_string(handle, cname, _refuse_nul(_encode(value), "string"))
+                add_string(handle, cname, _refuse_nul(_encode(value), "string"))
             elif kind is bool:
-                self._nvlist_add_bool(handle, cname, value)
+                add_bool(handle, cname, value)
             elif value is None:
                 self._nvlist_add_null(handle, cname)
             elif kind is bytes:
                 self._nvlist_add_binary(handle, cname, ffi.from_buffer(value), len(value))
             elif isinstance(value, NVList):
                 child = self._create(value.flags, owned)
-                path = f"{frame[4]}/{name!r}"
+                path = (frame[4], name)
                 stack.append([child, value.items(), 0, ("nvlist", handle, cname), path])
-            elif kind is NVListArray:
-                target = (handle, cname, f"{frame[4]}/{name!r}")
-                self._push_array(stack, target, value, owned)
+            elif isinstance(value, NVListArray):
+                self._push_array(stack, (handle, cname, (frame[4], name)), value, owned)
             else:
                 self._add_flat_array(handle, cname, value)
         return top
 
     def _complete(self, frame: list[Any], owned: set[Any]) -> None:
         handle, done, path = frame[0], frame[3], frame[4]
-        where = f" (in {path})" if path else ""
         if done is None:
-            self._check(handle, where)
-            return
-        if done[0] == "element":
-            self._check(handle, where)
-            job, index = done[1], done[2]
-            job["elements"][index] = handle
-            return
-        if done[0] == "array":
+            self._check(handle, path)
+        elif done[0] == "nvlist":
+            # Check both first: libnv's move into a list already in error leaves the value
+            # alone, and a child in error would only hand its error to the parent.
+            parent, cname = done[1], done[2]
+            self._check(handle, path)
+            self._check(parent, path)
+            owned.discard(handle)
+            self._nvlist_move_nvlist(parent, cname, handle)
+        elif done[0] == "element":
+            self._check(handle, path)
+            done[1]["elements"][done[2]] = handle
+        else:
             self._finish_array(done[1], owned)
-            return
-        parent, cname = done[1], done[2]
-        # Check both first: libnv's move into a list already in error leaves the value alone,
-        # and a child in error would only hand its error to the parent.
-        self._check(handle, where)
-        self._check(parent, where)
-        owned.discard(handle)
-        self._nvlist_move_nvlist(parent, cname, handle)
 
     def _push_array(
         self,
         stack: list[list[Any]],
-        target: tuple[Any, bytes, str],
+        target: tuple[Any, bytes, _Path],
         elements: NVListArray,
         owned: set[Any],
     ) -> None:
@@ -350,7 +366,7 @@ class Libnv:
         for index in range(len(elements) - 1, -1, -1):
             element = elements[index]
             child = self._create(element.flags, owned)
-            stack.append([child, element.items(), 0, ("element", job, index), f"{path}[{index}]"])
+            stack.append([child, element.items(), 0, ("element", job, index), (path, index)])
 
     def _finish_array(self, job: dict[str, Any], owned: set[Any]) -> None:
         handles = job["elements"]
@@ -410,26 +426,52 @@ class Libnv:
     def _walk(self, top: Any) -> NVList:
         """Convert a C nvlist tree depth-first with an explicit stack of cookie iterators."""
         ffi = self._ffi
+        null = ffi.NULL
+        next_pair = self._nvlist_next
+        get_number = self._cnvlist_get_number
+        get_string = self._cnvlist_get_string
+        list_flags = self._nvlist_flags
+        to_bytes = ffi.string
         typep = ffi.new("int *")
         sizep = ffi.new("size_t *")
         names: dict[bytes, Name] = {}
-        root = NVList(flags=self._nvlist_flags(top))
+        # Cookie cells of finished frames, reused: allocating one per list costs more than
+        # everything else done for a small list.
+        spare: list[Any] = []
+
+        def cookie_cell() -> Any:
+            if spare:
+                cell = spare.pop()
+                cell[0] = null
+                return cell
+            return ffi.new("void **")
+
+        root = NVList(flags=list_flags(top))
         # Frame: [C list, cookie, model, completion]; completion None (top),
-        # ("nvlist", parent model, name), ("element", slots, index) or ("array", parent, name,
-        # slots) for the marker below an array's elements.
+        # ("nvlist", parent model, name) or ("element", slots, index). An nvlist array has a
+        # frame of its own: [None, None, model, [parent model, name, C elements, slots, next]].
         stack: list[list[Any]] = [[top, ffi.new("void **"), root, None]]
         while stack:
             frame = stack[-1]
             model: NVList = frame[2]
             if frame[0] is None:
-                stack.pop()
-                _, parent, name, slots = frame[3]
-                parent.add(name, NVListArray(slots))
+                array = frame[3]
+                index = array[4]
+                if index < len(array[3]):
+                    array[4] = index + 1
+                    element = array[2][index]
+                    element_model = NVList(flags=list_flags(element))
+                    completion = ("element", array[3], index)
+                    stack.append([element, cookie_cell(), element_model, completion])
+                else:
+                    stack.pop()
+                    array[0].add(array[1], NVListArray(array[3]))
                 continue
             cookiep = frame[1]
-            name_p = self._nvlist_next(frame[0], typep, cookiep)
-            if name_p == ffi.NULL:
+            name_p = next_pair(frame[0], typep, cookiep)
+            if name_p == null:
                 stack.pop()
+                spare.append(cookiep)
                 done = frame[3]
                 if done is None:
                     continue
@@ -438,20 +480,20 @@ class Libnv:
                 else:
                     done[1][done[2]] = model
                 continue
-            raw_name = ffi.string(name_p)
+            raw_name = to_bytes(name_p)
             name = names.get(raw_name)
             if name is None:
                 name = names[raw_name] = _decode(raw_name)
             cookie = cookiep[0]
             kind = typep[0]
             if kind == NV_TYPE_NUMBER:
-                model.add(name, int(self._cnvlist_get_number(cookie)))
+                model.add(name, int(get_number(cookie)))
             elif kind == NV_TYPE_NVLIST:
                 child = self._cnvlist_get_nvlist(cookie)
-                child_model = NVList(flags=self._nvlist_flags(child))
-                stack.append([child, ffi.new("void **"), child_model, ("nvlist", model, name)])
+                child_model = NVList(flags=list_flags(child))
+                stack.append([child, cookie_cell(), child_model, ("nvlist", model, name)])
             elif kind == NV_TYPE_STRING:
-                model.add(name, _c_text(ffi.string(self._cnvlist_get_string(cookie))))
+                model.add(name, _c_text(to_bytes(get_string(cookie))))
             elif kind == NV_TYPE_BOOL:
                 model.add(name, bool(self._cnvlist_get_bool(cookie)))
             elif kind == NV_TYPE_NULL:
@@ -462,19 +504,8 @@ class Libnv:
             elif kind == NV_TYPE_NVLIST_ARRAY:
                 elements = self._optional("cnvlist_get_nvlist_array")(cookie, sizep)
                 count = sizep[0]
-                element_slots: list[NVList | None] = [None] * count
-                stack.append([None, None, model, ("array", model, name, element_slots)])
-                for index in range(count - 1, -1, -1):
-                    element = elements[index]
-                    element_model = NVList(flags=self._nvlist_flags(element))
-                    stack.append(
-                        [
-                            element,
-                            ffi.new("void **"),
-                            element_model,
-                            ("element", element_slots, index),
-                        ]
-                    )
+                # One frame for the whole array; it enters the elements one at a time.
+                stack.append([None, None, model, [model, name, elements, [None] * count, 0]])
             else:
                 model.add(name, self._flat_array(kind, cookie, sizep))
         return root
