@@ -156,6 +156,7 @@ class Call:
     ioctl: str
     interface: str
     command: str
+    size: int = 0  # ifd_len passed in (request bytes for SET, buffer bytes for GET)
 
 
 # -- reply builders, shaped as if_ovpn.c builds them (tests compare them with golden) ----
@@ -287,6 +288,10 @@ class KernelModel:
         self.fds[sock.fileno()] = fake
         return sock.fileno()
 
+    def issued(self) -> list[str]:
+        """Every call so far by name: the OVPN_* command for SIOC[SG]DRVSPEC, else the ioctl."""
+        return [c.command or c.ioctl for c in self.calls]
+
     def inject_fault(self, errno_name: str, *, nth: int = 1, call: str | None = None) -> None:
         """Fail the `nth` next call matching `call` (an ioctl or OVPN_* name) with errno."""
         getattr(errno, errno_name)  # typo guard
@@ -358,7 +363,7 @@ class KernelModel:
 
     # -- DrvSpecTransport ---------------------------------------------------------------
     def set_drvspec(self, ifname: str, cmd: int, request: bytearray | None) -> None:
-        self._enter("SIOCSDRVSPEC", ifname, command_name(cmd))
+        self._enter("SIOCSDRVSPEC", ifname, command_name(cmd), len(request or b""))
         iface = self._lookup(ifname)
         self._privilege()
         nvl = None
@@ -384,7 +389,7 @@ class KernelModel:
         handler(iface, nvl)
 
     def get_drvspec(self, ifname: str, cmd: int, buf: bytearray) -> int:
-        self._enter("SIOCGDRVSPEC", ifname, command_name(cmd))
+        self._enter("SIOCGDRVSPEC", ifname, command_name(cmd), len(buf))
         iface = self._lookup(ifname)
         self._privilege()
         handler = {
@@ -475,8 +480,8 @@ class KernelModel:
         self.closed = True
 
     # -- plumbing -------------------------------------------------------------------------
-    def _enter(self, ioctl: str, interface: str, command: str) -> None:
-        self.calls.append(Call(ioctl, interface, command))
+    def _enter(self, ioctl: str, interface: str, command: str, size: int = 0) -> None:
+        self.calls.append(Call(ioctl, interface, command, size))
         for fault in self.faults:
             if fault.call in (None, ioctl, command):
                 fault.remaining -= 1
@@ -774,7 +779,8 @@ class KernelModel:
         best: tuple[float, Interface, Peer, str] | None = None
         for iface in self.interfaces.values():
             for peer in iface.peers.values():
-                for when, which in ((peer.next_ping, "ping"), (peer.next_check, "check")):
+                # at equal times the timeout check runs first (§9: 2 pings in 3 s, then gone)
+                for when, which in ((peer.next_check, "check"), (peer.next_ping, "ping")):
                     if when is not None and when <= limit and (best is None or when < best[0]):
                         best = (when, iface, peer, which)
         return best
