@@ -34,7 +34,6 @@ nvlist_t *{p}nvlist_create(int flags);
 void {p}nvlist_destroy(nvlist_t *nvl);
 int {p}nvlist_error(const nvlist_t *nvl);
 int {p}nvlist_flags(const nvlist_t *nvl);
-size_t {p}nvlist_size(const nvlist_t *nvl);
 void *{p}nvlist_pack(const nvlist_t *nvl, size_t *sizep);
 nvlist_t *{p}nvlist_unpack(const char *buf, size_t size, int flags);
 const char *{p}nvlist_next(const nvlist_t *nvl, int *typep, void **cookiep);
@@ -96,7 +95,6 @@ REQUIRED = (
 """Functions without which the binding cannot work (libnv has had them since FreeBSD 11.1)."""
 
 OPTIONAL = (
-    "nvlist_size",
     "nvlist_add_bool_array",
     "nvlist_add_number_array",
     "nvlist_add_string_array",

@@ -60,6 +60,7 @@ __all__ = [
     "DEFAULT_NAMES",
     "LIBNV_ENV",
     "Libnv",
+    "LibnvInfo",
     "LibnvLoadError",
     "available",
     "info",
@@ -186,7 +187,6 @@ class Libnv:
     _nvlist_destroy: Any
     _nvlist_error: Any
     _nvlist_flags: Any
-    _nvlist_size: Any
     _nvlist_pack: Any
     _nvlist_unpack: Any
     _nvlist_next: Any
@@ -537,6 +537,13 @@ def _candidates() -> tuple[list[str], bool]:
     return list(DEFAULT_NAMES), False
 
 
+def _dlopen_reason(exc: OSError, name: str) -> str:
+    """dlerror()'s text without cffi's wrapping and its ctypes find_library afterthought."""
+    text = str(exc).split(".  Additionally,")[0]
+    prefix = f"cannot load library {name!r}: "
+    return text[len(prefix) :] if text.startswith(prefix) else text
+
+
 def open_library(path: str | None = None) -> Libnv:
     """Open and check a libnv: ``path`` if given, else ``$NVLIST_LIBNV``, else the default names.
 
@@ -553,7 +560,7 @@ def open_library(path: str | None = None) -> Libnv:
         try:
             lib = ffi.dlopen(name)
         except OSError as exc:
-            failures.append(f"{name}: {exc}")
+            failures.append(f"{name} ({_dlopen_reason(exc, name)})")
             continue
         for prefix in _libnv_cdef.PREFIXES:
             try:
@@ -562,7 +569,7 @@ def open_library(path: str | None = None) -> Libnv:
                 continue
             return Libnv(name, ffi, lib, ffi.dlopen(None), prefix)
         tried = " or ".join(f"{prefix}nvlist_create" for prefix in _libnv_cdef.PREFIXES)
-        failures.append(f"{name}: has neither {tried}")
+        failures.append(f"{name} (has neither {tried})")
     source = f" (from ${LIBNV_ENV})" if explicit and path is None else ""
     raise LibnvLoadError(_errno.ENOENT, f"no usable libnv{source}; tried " + "; ".join(failures))
 
