@@ -11,6 +11,7 @@ reaches the kernel" is asserted for input rejected while parsing.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +21,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ovpnctl.backend import Backend
+from ovpnctl.cli import commands_peer
 from ovpnctl.cli.main import cli
 from ovpnctl.cli.state import CliState
 from ovpnctl.freebsd.backend import FreeBSDBackend
+from tests.ovpnctl.freebsd.kernel_model import KernelModel
 
 
 @dataclass
@@ -32,6 +35,12 @@ class Factory:
     transport: Any = None  # a kernel model; None = no kernel may be touched
     build: Callable[..., Backend] | None = None  # overrides the FreeBSD backend entirely
     made: list[Backend] = field(default_factory=list)
+    now: float = 0.0  # the backend's clock; its sleeps advance it and the model's timers
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        if self.transport is not None:
+            self.transport.advance_time(seconds)
 
     def __call__(self, name: str | None = None, *, dry_run: bool = False) -> Backend:
         if self.build is not None:
@@ -42,7 +51,7 @@ class Factory:
             if self.transport is None:
                 raise AssertionError("this test expected no kernel access at all")
             backend = FreeBSDBackend(
-                transport=self.transport, poll_interval=0.0, sleep=lambda _s: None
+                transport=self.transport, sleep=self.sleep, clock=lambda: self.now
             )
         self.made.append(backend)
         return backend
@@ -70,6 +79,26 @@ def factory() -> Factory:
 @pytest.fixture
 def run(factory: Factory) -> Cli:
     return Cli(factory)
+
+
+@pytest.fixture
+def kernel(factory: Factory, monkeypatch: pytest.MonkeyPatch) -> KernelModel:
+    """The if_ovpn kernel model behind every non-dry-run backend of the test.
+
+    `peer add` opens its own UDP socket; the model learns about it (family, bound
+    address) the way the real kernel would find it in the process's descriptor table.
+    """
+    model = KernelModel()
+    factory.transport = model
+    real_open = commands_peer.open_udp_socket
+
+    def open_and_adopt(*args: Any, **kwargs: Any) -> socket.socket:
+        sock = real_open(*args, **kwargs)
+        model.adopt(sock)
+        return sock
+
+    monkeypatch.setattr(commands_peer, "open_udp_socket", open_and_adopt)
+    return model
 
 
 def key_file(directory: Path, name: str, data: bytes, mode: int = 0o600) -> str:

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from ovpnctl.linux.backend import LinuxBackend
 from tests.ovpnctl.cli.conftest import Cli, Factory, key_file, one_line
+from tests.ovpnctl.freebsd.kernel_model import KernelModel
 
 REMOTE = ["--remote", "192.0.2.1:1194"]
 PEER_ADD = ["peer", "add", "ovpn0", "1"]
@@ -260,3 +262,124 @@ def test_short_key_on_stdin(run: Cli, factory: Factory, tmp_path: Path) -> None:
         "digits or 56 base64 characters (found 39 bytes)"
     )
     assert factory.made == []
+
+
+# -- refused by the kernel (model): exactly the one refused request, nothing changed -------
+
+KEYS = [
+    "--cipher",
+    "AES-256-GCM",
+    "--key-id",
+    "0",
+    "--encrypt-key",
+    "{enc}",
+    "--decrypt-key",
+    "{dec}",
+]
+KERNEL_REFUSALS = [
+    # (command, the one call the kernel refuses, what it names on ENXIO)
+    (["iface", "destroy", "ovpn9"], "SIOCIFDESTROY", "cannot destroy ovpn9"),
+    (["iface", "mode", "ovpn9", "mp"], "OVPN_SET_IFMODE", None),
+    (["iface", "up", "ovpn9"], "OVPN_START_VPN", None),
+    (["peer", "add", "ovpn9", "1", "--remote", "127.0.0.1:1194"], "OVPN_GET_STATS", None),
+    (["peer", "set", "ovpn9", "1", "--keepalive", "10/60"], "OVPN_SET_PEER", None),
+    (["peer", "del", "ovpn9", "1"], "OVPN_DEL_PEER", None),
+    (["key", "add", "ovpn9", "1", *KEYS], "OVPN_NEW_KEY", None),
+    (["key", "swap", "ovpn9", "1"], "OVPN_SWAP_KEYS", None),
+    (["key", "del", "ovpn9", "1", "--slot", "primary"], "OVPN_DEL_KEY", None),
+    (["show", "ovpn9"], "OVPN_GET_STATS", None),
+    (["events", "ovpn9"], "OVPN_POLL_PKT", None),
+    (["events", "ovpn9", "--consume"], "OVPN_GET_PKT", None),
+]
+
+
+def _fill(args: list[str], tmp_path: Path) -> list[str]:
+    enc = key_file(tmp_path, "enc.key", bytes(range(40)))
+    dec = key_file(tmp_path, "dec.key", bytes(range(40, 80)))
+    return [arg.format(enc=enc, dec=dec) for arg in args]
+
+
+Refusal = tuple[list[str], str, str | None]
+
+
+@pytest.mark.parametrize("refusal", KERNEL_REFUSALS)
+def test_missing_interface(run: Cli, kernel: KernelModel, tmp_path: Path, refusal: Refusal) -> None:
+    args, call, destroy = refusal
+    result = run(*_fill(args, tmp_path))
+    assert result.exit_code == 66
+    what = (
+        f"{destroy}: no such interface" if destroy else f"{call}: there is no interface named ovpn9"
+    )
+    assert one_line(result) == f"ovpnctl: {what}"
+    assert kernel.issued() == [call]
+    assert kernel.interfaces == {}
+
+
+@pytest.mark.parametrize("refusal", KERNEL_REFUSALS)
+def test_unprivileged(run: Cli, kernel: KernelModel, tmp_path: Path, refusal: Refusal) -> None:
+    args, call, destroy = refusal
+    kernel.create_interface("ovpn9")
+    kernel.privileged = False
+    kernel.calls.clear()
+    result = run(*_fill(args, tmp_path))
+    assert result.exit_code == 77
+    if destroy:
+        what = f"{destroy}: permission denied; destroying interfaces needs root"
+    else:
+        what = (
+            f"{call} on ovpn9: permission denied; if_ovpn requests need root "
+            "(inside a jail: a VNET jail)"
+        )
+    assert one_line(result) == f"ovpnctl: {what}"
+    assert kernel.issued() == [call]
+    iface = kernel.interfaces["ovpn9"]
+    assert not iface.peers and not iface.link_up and iface.socket is None
+
+
+def test_unprivileged_create(run: Cli, kernel: KernelModel) -> None:
+    kernel.privileged = False
+    result = run("iface", "create")
+    assert result.exit_code == 77
+    assert one_line(result) == (
+        "ovpnctl: cannot create ovpn: permission denied; creating interfaces needs root "
+        "(inside a jail: a VNET jail)"
+    )
+    assert kernel.issued() == ["SIOCIFCREATE2"]
+    assert kernel.interfaces == {}
+
+
+def test_linux_one_shot_peer_add_is_refused_before_any_request(run: Cli, factory: Factory) -> None:
+    """Linux drops a peer when the last descriptor of its socket closes: at our exit."""
+    built: list[LinuxBackend] = []
+
+    def build(name: str | None, *, dry_run: bool = False) -> LinuxBackend:
+        backend = LinuxBackend(dry_run=dry_run)
+        built.append(backend)
+        return backend
+
+    factory.build = build
+    result = run("peer", "add", "ovpn0", "1", "--remote", "192.0.2.1:1194")
+    assert result.exit_code == 69
+    assert one_line(result) == (
+        "ovpnctl: linux: a peer added by a one-shot 'peer add' would vanish when ovpnctl "
+        "exits (the kernel does not hold its socket); use 'ovpnctl up CONFIG', which keeps "
+        "the socket open"
+    )
+    assert len(built) == 1
+    assert built[0].planned_calls == []
+    assert dict(built[0].held_sockets) == {}
+
+
+def test_second_socket_on_freebsd_is_refused_before_new_peer(run: Cli, kernel: KernelModel) -> None:
+    assert run("iface", "create", "ovpn0").exit_code == 0
+    assert run("peer", "add", "ovpn0", "1", "--remote", "127.0.0.1:1194").exit_code == 0
+    kernel.calls.clear()
+    result = run("peer", "add", "ovpn0", "2", "--remote", "127.0.0.1:1195")
+    assert result.exit_code == 75
+    assert one_line(result) == (
+        "ovpnctl: ovpn0 already has peers (1) on another process's UDP socket and the kernel "
+        "allows one socket per interface (it would answer EBUSY); add peers from the process "
+        "that owns that socket, or delete them first"
+    )
+    assert "OVPN_NEW_PEER" not in kernel.issued()
+    assert set(kernel.interfaces["ovpn0"].peers) == {1}
