@@ -113,10 +113,6 @@ def _get_ffi() -> Any:
         return _State.ffi
 
 
-def _errno_name(number: int) -> str:
-    return _errno.errorcode.get(number, str(number))
-
-
 def _libnv_error(number: int, what: str) -> NVListError:
     return NVListError(number, f"{what}: {os.strerror(number)}")
 
@@ -218,11 +214,11 @@ class Libnv:
             self.unpack(packed)
         except NVListError as exc:
             raise LibnvLoadError(
-                _errno.ELIBBAD, f"{self.path} failed the empty-nvlist self-test: {exc}"
+                _errno.ENOEXEC, f"{self.path} failed the empty-nvlist self-test: {exc}"
             ) from None
         if packed not in (_EMPTY_LIST_LE, _EMPTY_LIST_BE):
             raise LibnvLoadError(
-                _errno.ELIBBAD,
+                _errno.ENOEXEC,
                 f"{self.path} packs an empty nvlist as {packed.hex()}, not as libnv does",
             )
 

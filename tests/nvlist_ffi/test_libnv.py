@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -103,6 +105,18 @@ def test_a_library_without_libnv_symbols_is_refused(libnv_model: Any) -> None:
         libnv.open_library(libc)
     assert "FreeBSD_nvlist_create" in str(caught.value)
     assert "nvlist_create" in str(caught.value)
+
+
+def test_a_library_missing_a_required_function_is_refused(libnv_model: Any, tmp_path: Any) -> None:
+    source = tmp_path / "partial.c"
+    source.write_text("void *FreeBSD_nvlist_create(int flags) { (void)flags; return 0; }\n")
+    target = tmp_path / "libnv.so.1"
+    compiler = os.environ.get("CC") or shutil.which("gcc") or "cc"
+    subprocess.run([compiler, "-shared", "-fPIC", "-o", str(target), str(source)], check=True)
+    with pytest.raises(libnv.LibnvLoadError) as caught:
+        libnv.open_library(str(target))
+    assert caught.value.errno == errno.ENOSYS
+    assert "FreeBSD_nvlist_destroy" in str(caught.value)
 
 
 def test_array_functions_are_optional(libnv_model_builds: Any, libnv_model: Any) -> None:
