@@ -1,0 +1,297 @@
+"""The shared model <-> ovpn attributes: request builders and reply/notification readers.
+
+Pure functions with no I/O, so the exact bytes of every request can be checked on any
+machine, and the dry run shows precisely what would be sent. Byte order and which
+attribute goes where follow the Linux netlink sheet (section 3).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+from ovpnctl.endpoint import Endpoint, IPAddress
+from ovpnctl.errors import ValidationError
+from ovpnctl.keys import KeyConfig, KeyDirection, KeyInfo, KeySlot
+from ovpnctl.linux.genl import CIPHER_ALG, DEL_REASON, OVPN, PEER, Cmd, cipher_from_alg
+from ovpnctl.linux.nla import Items, Placeholder, render_decoded, render_items
+from ovpnctl.model import (
+    DeleteReason,
+    Event,
+    EventKind,
+    Keepalive,
+    PeerConfig,
+    PeerState,
+    Traffic,
+)
+
+Int = int | Placeholder
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One genl request: what is sent, and how a dry run shows it."""
+
+    cmd: Cmd
+    items: Items
+    dump: bool = False
+
+    def render(self, *, show_secrets: bool = False) -> dict[str, Any]:
+        return render_items(OVPN, self.items, show_secrets=show_secrets)
+
+
+def _remote_items(remote: Endpoint) -> list[tuple[str, Any]]:
+    plain = remote.unmapped()  # the kernel treats ::ffff:a.b.c.d as IPv4 anyway
+    if plain.address.version == 4:
+        out: list[tuple[str, Any]] = [("OVPN_A_PEER_REMOTE_IPV4", plain.address)]
+    else:
+        out = [("OVPN_A_PEER_REMOTE_IPV6", plain.address)]
+        if plain.scope_id:
+            out.append(("OVPN_A_PEER_REMOTE_IPV6_SCOPE_ID", plain.scope_id))
+    out.append(("OVPN_A_PEER_REMOTE_PORT", plain.port))
+    return out
+
+
+def _local_items(local: Endpoint | None) -> list[tuple[str, Any]]:
+    """Only the address: the kernel takes the local port from the socket's binding."""
+    if local is None:
+        return []
+    plain = local.unmapped()
+    if plain.address.is_unspecified:
+        return []
+    name = "OVPN_A_PEER_LOCAL_IPV4" if plain.address.version == 4 else "OVPN_A_PEER_LOCAL_IPV6"
+    return [(name, plain.address)]
+
+
+def _vpn_items(peer: PeerConfig) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    if peer.vpn_ipv4 is not None:
+        out.append(("OVPN_A_PEER_VPN_IPV4", peer.vpn_ipv4))
+    if peer.vpn_ipv6 is not None:
+        out.append(("OVPN_A_PEER_VPN_IPV6", peer.vpn_ipv6))
+    return out
+
+
+def _keepalive_items(keepalive: Keepalive | None) -> list[tuple[str, Any]]:
+    if keepalive is None:
+        return []
+    return [
+        ("OVPN_A_PEER_KEEPALIVE_INTERVAL", keepalive.interval),
+        ("OVPN_A_PEER_KEEPALIVE_TIMEOUT", keepalive.timeout),
+    ]
+
+
+def _sorted_peer(items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Attributes in id order, as the kernel's own tools emit them (stable for tests)."""
+    return sorted(items, key=lambda item: PEER.by_name[item[0]].id)
+
+
+def peer_new(ifindex: Int, peer: PeerConfig, fd: Int, tx_id: int | None = None) -> Request:
+    nest: list[tuple[str, Any]] = [("OVPN_A_PEER_ID", peer.peer_id)]
+    if peer.remote is not None:
+        nest += _remote_items(peer.remote)
+    nest.append(("OVPN_A_PEER_SOCKET", fd))
+    nest += _vpn_items(peer) + _local_items(peer.local) + _keepalive_items(peer.keepalive)
+    if tx_id is not None:
+        nest.append(("OVPN_A_PEER_TX_ID", tx_id))
+    return Request(Cmd.PEER_NEW, [("OVPN_A_IFINDEX", ifindex), ("OVPN_A_PEER", _sorted_peer(nest))])
+
+
+def peer_set(ifindex: Int, peer: PeerConfig, tx_id: int | None = None) -> Request:
+    """Everything a live peer may change; the socket is fixed for its lifetime."""
+    nest: list[tuple[str, Any]] = [("OVPN_A_PEER_ID", peer.peer_id)]
+    if peer.remote is not None:
+        nest += _remote_items(peer.remote)
+    nest += _vpn_items(peer) + _local_items(peer.local) + _keepalive_items(peer.keepalive)
+    if tx_id is not None:
+        nest.append(("OVPN_A_PEER_TX_ID", tx_id))
+    return Request(Cmd.PEER_SET, [("OVPN_A_IFINDEX", ifindex), ("OVPN_A_PEER", _sorted_peer(nest))])
+
+
+def peer_set_keepalive(ifindex: Int, peer_id: int, keepalive: Keepalive) -> Request:
+    nest = [("OVPN_A_PEER_ID", peer_id), *_keepalive_items(keepalive)]
+    return Request(Cmd.PEER_SET, [("OVPN_A_IFINDEX", ifindex), ("OVPN_A_PEER", nest)])
+
+
+def peer_get(ifindex: Int, peer_id: int | None) -> Request:
+    """One peer, or (peer_id None) a dump of every peer of the interface."""
+    if peer_id is None:
+        return Request(Cmd.PEER_GET, [("OVPN_A_IFINDEX", ifindex)], dump=True)
+    return Request(
+        Cmd.PEER_GET,
+        [("OVPN_A_IFINDEX", ifindex), ("OVPN_A_PEER", [("OVPN_A_PEER_ID", peer_id)])],
+    )
+
+
+def peer_del(ifindex: Int, peer_id: int) -> Request:
+    return Request(
+        Cmd.PEER_DEL,
+        [("OVPN_A_IFINDEX", ifindex), ("OVPN_A_PEER", [("OVPN_A_PEER_ID", peer_id)])],
+    )
+
+
+def _keydir(direction: KeyDirection) -> list[tuple[str, Any]]:
+    return [
+        ("OVPN_A_KEYDIR_CIPHER_KEY", direction.key),
+        ("OVPN_A_KEYDIR_NONCE_TAIL", direction.iv),
+    ]
+
+
+def key_new(ifindex: Int, key: KeyConfig) -> Request:
+    """The key bytes are referenced, not copied: encoding appends them to the request
+    buffer, which the backend wipes once the kernel has answered."""
+    nest = [
+        ("OVPN_A_KEYCONF_PEER_ID", key.peer_id),
+        ("OVPN_A_KEYCONF_SLOT", int(key.slot)),
+        ("OVPN_A_KEYCONF_KEY_ID", key.key_id),
+        ("OVPN_A_KEYCONF_CIPHER_ALG", CIPHER_ALG[key.cipher]),
+        ("OVPN_A_KEYCONF_ENCRYPT_DIR", _keydir(key.encrypt)),
+        ("OVPN_A_KEYCONF_DECRYPT_DIR", _keydir(key.decrypt)),
+    ]
+    return Request(Cmd.KEY_NEW, [("OVPN_A_IFINDEX", ifindex), ("OVPN_A_KEYCONF", nest)])
+
+
+def key_get(ifindex: Int, peer_id: int, slot: KeySlot) -> Request:
+    nest = [("OVPN_A_KEYCONF_PEER_ID", peer_id), ("OVPN_A_KEYCONF_SLOT", int(slot))]
+    return Request(Cmd.KEY_GET, [("OVPN_A_IFINDEX", ifindex), ("OVPN_A_KEYCONF", nest)])
+
+
+def key_swap(ifindex: Int, peer_id: int) -> Request:
+    nest = [("OVPN_A_KEYCONF_PEER_ID", peer_id)]
+    return Request(Cmd.KEY_SWAP, [("OVPN_A_IFINDEX", ifindex), ("OVPN_A_KEYCONF", nest)])
+
+
+def key_del(ifindex: Int, peer_id: int, slot: KeySlot) -> Request:
+    nest = [("OVPN_A_KEYCONF_PEER_ID", peer_id), ("OVPN_A_KEYCONF_SLOT", int(slot))]
+    return Request(Cmd.KEY_DEL, [("OVPN_A_IFINDEX", ifindex), ("OVPN_A_KEYCONF", nest)])
+
+
+# -- replies ----------------------------------------------------------------------------
+
+
+def _first(attrs: dict[str, Any], *names: str) -> Any:
+    for name in names:
+        if name in attrs:
+            return attrs[name]
+    return None
+
+
+def _endpoint(
+    address: IPAddress | None, port: int | None, scope: int | None = None
+) -> Endpoint | None:
+    if address is None or port is None:
+        return None
+    if isinstance(address, ipaddress.IPv4Address):
+        return Endpoint(address, port)
+    return Endpoint(address, port, scope or 0)
+
+
+def keepalive_as_read(interval: int, timeout: int) -> Keepalive:
+    """The pair exactly as the kernel holds it, even if ovpnctl would refuse to set it
+    (another tool may have set timeout <= interval, or 6.17's unbounded values): a read
+    must report the truth, not fail."""
+    try:
+        return Keepalive(interval, timeout)
+    except ValidationError:
+        value = object.__new__(Keepalive)
+        object.__setattr__(value, "interval", interval)
+        object.__setattr__(value, "timeout", timeout)
+        return value
+
+
+def _traffic(peer: dict[str, Any], prefix: str) -> Traffic | None:
+    names = [f"OVPN_A_PEER_{prefix}_{part}" for part in ("RX_PACKETS", "TX_PACKETS")]
+    names += [f"OVPN_A_PEER_{prefix}_{part}" for part in ("RX_BYTES", "TX_BYTES")]
+    if not any(name in peer for name in names):
+        return None
+    rxp, txp, rxb, txb = (int(peer.get(name, 0)) for name in names)
+    return Traffic(rx_packets=rxp, tx_packets=txp, rx_bytes=rxb, tx_bytes=txb)
+
+
+def peer_state(peer: dict[str, Any], keys: tuple[KeyInfo, ...] = ()) -> PeerState:
+    """A PEER_GET reply nest as the shared model. TCP peers have no remote attributes."""
+    remote = _endpoint(
+        _first(peer, "OVPN_A_PEER_REMOTE_IPV4", "OVPN_A_PEER_REMOTE_IPV6"),
+        peer.get("OVPN_A_PEER_REMOTE_PORT"),
+        peer.get("OVPN_A_PEER_REMOTE_IPV6_SCOPE_ID"),
+    )
+    local = _endpoint(
+        _first(peer, "OVPN_A_PEER_LOCAL_IPV4", "OVPN_A_PEER_LOCAL_IPV6"),
+        peer.get("OVPN_A_PEER_LOCAL_PORT"),
+    )
+    keepalive = None
+    interval = peer.get("OVPN_A_PEER_KEEPALIVE_INTERVAL")
+    timeout = peer.get("OVPN_A_PEER_KEEPALIVE_TIMEOUT")
+    if interval is not None and timeout is not None:
+        keepalive = keepalive_as_read(interval, timeout)
+    return PeerState(
+        peer_id=int(peer["OVPN_A_PEER_ID"]),
+        remote=remote,
+        local=local,
+        vpn_ipv4=peer.get("OVPN_A_PEER_VPN_IPV4"),
+        vpn_ipv6=peer.get("OVPN_A_PEER_VPN_IPV6"),
+        keepalive=keepalive,
+        vpn=_traffic(peer, "VPN"),
+        link=_traffic(peer, "LINK"),
+        keys=keys,
+        tx_id=peer.get("OVPN_A_PEER_TX_ID"),
+    )
+
+
+def key_info(keyconf: dict[str, Any]) -> KeyInfo:
+    return KeyInfo(
+        peer_id=int(keyconf["OVPN_A_KEYCONF_PEER_ID"]),
+        slot=KeySlot(keyconf["OVPN_A_KEYCONF_SLOT"]),
+        key_id=int(keyconf["OVPN_A_KEYCONF_KEY_ID"]),
+        cipher=cipher_from_alg(int(keyconf["OVPN_A_KEYCONF_CIPHER_ALG"])),
+    )
+
+
+def event(cmd: int, attrs: dict[str, Any], interface: str) -> Event:
+    """A `peers` multicast notification as the shared model; unknown ones keep raw data."""
+    raw = render_decoded(OVPN, attrs)
+    peer = attrs.get("OVPN_A_PEER") or {}
+    if cmd == Cmd.PEER_DEL_NTF:
+        code = peer.get("OVPN_A_PEER_DEL_REASON")
+        return Event(
+            kind=EventKind.PEER_DELETED,
+            interface=interface,
+            peer_id=peer.get("OVPN_A_PEER_ID"),
+            reason=DEL_REASON.get(code, DeleteReason.UNKNOWN)
+            if code is not None
+            else DeleteReason.UNKNOWN,
+            raw_type=cmd,
+            raw=raw,
+        )
+    if cmd == Cmd.KEY_SWAP_NTF:
+        keyconf = attrs.get("OVPN_A_KEYCONF") or {}
+        return Event(
+            kind=EventKind.ROTATE_KEY,
+            interface=interface,
+            peer_id=keyconf.get("OVPN_A_KEYCONF_PEER_ID"),
+            key_id=keyconf.get("OVPN_A_KEYCONF_KEY_ID"),
+            raw_type=cmd,
+            raw=raw,
+        )
+    if cmd == Cmd.PEER_FLOAT_NTF:
+        address = _endpoint(
+            _first(peer, "OVPN_A_PEER_REMOTE_IPV4", "OVPN_A_PEER_REMOTE_IPV6"),
+            peer.get("OVPN_A_PEER_REMOTE_PORT"),
+            peer.get("OVPN_A_PEER_REMOTE_IPV6_SCOPE_ID"),
+        )
+        return Event(
+            kind=EventKind.FLOAT,
+            interface=interface,
+            peer_id=peer.get("OVPN_A_PEER_ID"),
+            address=address,
+            raw_type=cmd,
+            raw=raw,
+        )
+    return Event(
+        kind=EventKind.UNKNOWN,
+        interface=interface,
+        peer_id=peer.get("OVPN_A_PEER_ID"),
+        raw_type=cmd,
+        raw=raw,
+    )
