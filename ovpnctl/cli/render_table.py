@@ -50,7 +50,10 @@ def _interface(console: Console, state: InterfaceState, caps: frozenset[str]) ->
     console.print(head)
     if state.counters:
         console.print(_counters_table(state))
-    console.print(_peers_table(state, caps))
+    table, note = _peers_table(state, caps)
+    console.print(table)
+    if note:
+        console.print(Text(note, style="dim"))
 
 
 def _counters_table(state: InterfaceState) -> Table:
@@ -70,31 +73,43 @@ def _counters_table(state: InterfaceState) -> Table:
     return table
 
 
-def _peers_table(state: InterfaceState, caps: frozenset[str]) -> Table:
+_PEER_COLUMNS = ("remote", "local", "vpn ipv4", "vpn ipv6", "keepalive")
+
+
+def _peers_table(state: InterfaceState, caps: frozenset[str]) -> tuple[Table, str | None]:
+    """One row per peer, and a note for under it. A column the kernel reported for no
+    peer is left out and named in the note instead of being a wall of dashes."""
     keys_readable = render_json.READ_KEYS in caps
-    has_link = any(peer.link is not None for peer in state.peers)
+    rows = [_peer_cells(peer, keys_readable=keys_readable) for peer in state.peers]
+    names = ["peer", *_PEER_COLUMNS, "rx (tunnel)", "tx (tunnel)", "rx (link)", "tx (link)"]
+    names.append("keys")
+    unknown = [
+        index
+        for index, _name in enumerate(names)
+        if rows and all(row[index] is UNKNOWN for row in rows)
+    ]
     table = Table(title="peers", title_justify="left", show_edge=False)
-    for name in ("peer", "remote", "local", "vpn ipv4", "vpn ipv6", "keepalive"):
-        table.add_column(name)
-    table.add_column("rx (tunnel)", justify="right")
-    table.add_column("tx (tunnel)", justify="right")
-    if has_link:
-        table.add_column("rx (link)", justify="right")
-        table.add_column("tx (link)", justify="right")
-    table.add_column("keys")
-    unknown_seen = False
-    for peer in state.peers:
-        cells = _peer_cells(peer, has_link=has_link, keys_readable=keys_readable)
-        unknown_seen = unknown_seen or any(cell is UNKNOWN for cell in cells)
-        table.add_row(*cells)
+    for index, name in enumerate(names):
+        if index not in unknown:
+            table.add_column(name, justify="right" if name.startswith(("rx", "tx")) else "left")
+    for row in rows:
+        table.add_row(*(cell for index, cell in enumerate(row) if index not in unknown))
+    # Linux reports every field, so a missing one is unset; FreeBSD cannot read them back.
+    readable = "read-peer-config" in caps
+    notes = []
+    shown = [i for i in range(len(names)) if i not in unknown]
+    if any(row[i] is UNKNOWN for row in rows for i in shown):
+        notes.append("— = not set" if readable else "— = not reported by the kernel")
+    hidden = [names[index] for index in unknown]
+    if hidden:
+        what = "not set for any peer" if readable else "not reported by the kernel"
+        notes.append(f"{what}: " + ", ".join(hidden))
     if not state.peers:
-        table.caption = "no peers"
-    elif unknown_seen:
-        table.caption = f"— = not reported by the {state.backend} kernel"
-    return table
+        return table, "no peers"
+    return table, (f"{state.backend}: " + "; ".join(notes)) if notes else None
 
 
-def _peer_cells(peer: PeerState, *, has_link: bool, keys_readable: bool) -> list[Text | str]:
+def _peer_cells(peer: PeerState, *, keys_readable: bool) -> list[Text | str]:
     cells: list[Text | str] = [
         str(peer.peer_id),
         _maybe(peer.remote),
@@ -104,9 +119,9 @@ def _peer_cells(peer: PeerState, *, has_link: bool, keys_readable: bool) -> list
         _maybe(peer.keepalive),
         _direction(peer.vpn, "rx"),
         _direction(peer.vpn, "tx"),
+        _direction(peer.link, "rx"),
+        _direction(peer.link, "tx"),
     ]
-    if has_link:
-        cells += [_direction(peer.link, "rx"), _direction(peer.link, "tx")]
     if not keys_readable:
         cells.append(UNKNOWN)
     elif not peer.keys:

@@ -197,7 +197,9 @@ def test_show_table_marks_unknowns_and_the_counter_defect(
     out = result.stdout
     assert "interface ovpn0" in out
     assert "kernel defect: 'out' repeats 'in' (bytes sent are not exported)" in out
-    assert "— = not reported by the freebsd kernel" in out
+    assert (
+        "freebsd: not reported by the kernel: remote, local, vpn ipv4, vpn ipv6, keepalive"
+    ) in out
     assert result.stderr == ""
 
 
