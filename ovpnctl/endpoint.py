@@ -56,7 +56,7 @@ class Endpoint:
                 raise ValidationError(f"{what} {raw!r}: missing port (write ADDRESS:PORT)")
             port = default_port
         else:
-            if not port_text.isdigit():
+            if not _is_decimal(port_text):
                 raise ValidationError(f"{what} {raw!r}: port {port_text!r} is not a number")
             port = int(port_text)
             if port > PORT_MAX:
@@ -132,8 +132,14 @@ def _split_host_port(raw: str, what: str) -> tuple[str, str | None]:
     return raw, None
 
 
+def _is_decimal(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts e.g. Arabic-Indic digits, which int()
+    would silently turn into a port or scope the user never wrote."""
+    return text.isascii() and text.isdigit()
+
+
 def _parse_scope(scope: str, what: str, raw: str) -> int:
-    if scope.isdigit():
+    if _is_decimal(scope):
         return int(scope)
     try:
         return socket.if_nametoindex(scope)

@@ -105,7 +105,9 @@ class KeyDirection:
                     f"got {len(material)}"
                 )
             klen = cipher.key_length
-            return cls(cipher, bytearray(material[:klen]), bytearray(material[klen:]))
+            # slicing a bytearray already copies: wrapping it in bytearray() again would
+            # leave an unwiped temporary copy of the key behind
+            return cls(cipher, material[:klen], material[klen:])
         finally:
             wipe(material)
 
