@@ -30,6 +30,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import errno
+import hashlib
 import ipaddress
 import socket
 import sys
@@ -102,6 +103,7 @@ class FakeSocket:
 class KeyDir:
     cipher: str
     key_len: int
+    fingerprint: str = ""  # sha256 of key || iv: lets tests check both ends agree
     tx_counter: int = 1
     rotate_sent: bool = False
 
@@ -674,7 +676,7 @@ class KernelModel:
             raise fail("EINVAL")
         if cipher in AES and len(key) not in (16, 24, 32):
             raise fail("EOPNOTSUPP")
-        return KeyDir(cipher, len(key))
+        return KeyDir(cipher, len(key), hashlib.sha256(key + iv).hexdigest())
 
     def _new_key(self, iface: Interface, nvl: NVList | None) -> None:
         if not (
