@@ -134,6 +134,7 @@ class NVListArray(list["NVList"]):
 
 
 Name: TypeAlias = str | bytes
+_AnyMapping: TypeAlias = "Mapping[str, object] | Mapping[bytes, object] | Mapping[Name, object]"
 Value: TypeAlias = (
     "bool | int | str | CString | bytes | NVList | BoolArray | NumberArray | StringArray"
     " | NVListArray | None"
@@ -269,7 +270,7 @@ class NVList:
 
     def __init__(
         self,
-        items: Iterable[tuple[Name, object]] | Mapping[Name, object] | NVList | None = None,
+        items: Iterable[tuple[Name, object]] | _AnyMapping | NVList | None = None,
         flags: int = 0,
     ) -> None:
         if type(flags) is not int or flags & ~NV_FLAG_PUBLIC_MASK:

@@ -13,6 +13,7 @@ packed nvlist cannot carry, give EOPNOTSUPP; a descriptor of -1 gives EBADF as i
 
 from __future__ import annotations
 
+import json
 import json.decoder
 import re
 from collections.abc import Callable
@@ -267,6 +268,8 @@ def _scalar_text(value: Any) -> str:
         return "null"
     if type(value) is int:
         return int.__repr__(value)
+    if type(value) is float:
+        return json.dumps(value)
     raise _bad(f"cannot write {type(value).__name__} as JSON")
 
 
