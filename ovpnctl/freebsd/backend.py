@@ -15,9 +15,10 @@ Decisions worth knowing:
   only exist at run time are placeholders, listed in the record's `placeholders`:
   the socket descriptor (`FD_PLACEHOLDER`) and, unless `show_keys=True`, key material
   (zero bytes of the real length, so sizes and shapes stay exact).
-* `interfaces()` lists the members of the `openvpn` interface group, which if_ovpn adds
-  every instance to: unlike a name-prefix match it also finds interfaces OpenVPN renamed
-  (`dev tun0`), and never lists a foreign driver's interface that happens to be named ovpn*.
+* `interfaces()` lists the members of the interface group named after the if_ovpn cloner
+  (`openvpn` upstream, `ovpn` on OPNsense): unlike a name-prefix match it also finds
+  interfaces OpenVPN renamed (`dev tun0`), and never lists a foreign driver's interface
+  that happens to be named ovpn*.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from ovpnctl.freebsd.ifdrv import (
     IFF_BROADCAST,
     IFF_POINTOPOINT,
     IFF_UP,
-    OVPN_GROUP,
+    OVPN_GROUPS,
     OVPN_NAME_PREFIX,
     check_clone_name,
     check_ifname,
@@ -191,14 +192,17 @@ class FreeBSDBackend(Backend):
     def interfaces(self) -> list[str]:
         if self.dry_run:
             return []
-        try:
-            return sorted(self._transport.group_members(OVPN_GROUP))
-        except OSError as exc:
-            raise KernelError(
-                f"cannot list the {OVPN_GROUP} interface group: {exc.strerror or exc}",
-                errno=exc.errno,
-                command="SIOCGIFGMEMB",
-            ) from None
+        names: set[str] = set()
+        for group in OVPN_GROUPS:
+            try:
+                names.update(self._transport.group_members(group))
+            except OSError as exc:
+                raise KernelError(
+                    f"cannot list the {group} interface group: {exc.strerror or exc}",
+                    errno=exc.errno,
+                    command="SIOCGIFGMEMB",
+                ) from None
+        return sorted(names)
 
     def state(self, ifname: str) -> InterfaceState:
         check_ifname(ifname)
@@ -485,14 +489,15 @@ class FreeBSDBackend(Backend):
             for name in names:
                 try:
                     count = self.pending_events(name) or 0
+                    drained = self.consume_events(name) if count and consume else []
                 except KernelError as exc:
                     if ifname is None and exc.errno == errno.ENXIO:
-                        continue  # destroyed between listing and polling
+                        continue  # destroyed between listing and reading
                     raise
-                if count and consume:
-                    yield from self.consume_events(name)
+                if drained:
+                    yield from drained
                     count = 0
-                elif count and count != seen.get(name):
+                elif count and not consume and count != seen.get(name):
                     yield Event(EventKind.PENDING, name, None, raw={"pending": count})
                 seen[name] = count
             if deadline is not None:

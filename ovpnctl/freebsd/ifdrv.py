@@ -34,7 +34,9 @@ IFF_MULTICAST = 0x8000
 
 IFREQ_SIZE = 32  # 16-byte name + 16-byte union on every supported ABI
 IFG_REQ_SIZE = 16  # struct ifg_req: one interface or group name
-OVPN_GROUP = "openvpn"  # interface group if_ovpn adds every instance to
+# Interface groups of ovpn instances: FreeBSD puts every cloned interface into a group
+# named after its cloner: "openvpn" upstream, "ovpn" in the OPNsense tree.
+OVPN_GROUPS = ("openvpn", "ovpn")
 OVPN_NAME_PREFIX = "ovpn"  # the cloner matches names by this prefix
 IF_MAXUNIT = 0x7FFF
 

@@ -47,7 +47,6 @@ from ovpnctl.freebsd.ifdrv import (
     IFF_POINTOPOINT,
     IFF_UP,
     IFNAMSIZ,
-    OVPN_GROUP,
     ovpn_command,
 )
 
@@ -464,7 +463,7 @@ class KernelModel:
 
     def group_members(self, group: str) -> list[str]:
         self._enter("SIOCGIFGMEMB", group, "")
-        return list(self.interfaces) if group == OVPN_GROUP else []
+        return list(self.interfaces) if group == self.cloner_name else []  # group = cloner
 
     def interface_flags(self, ifname: str) -> int:
         self._enter("SIOCGIFFLAGS", ifname, "")

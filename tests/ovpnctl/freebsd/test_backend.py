@@ -55,6 +55,15 @@ def test_create_auto_numbered_and_mode(backend: FreeBSDBackend, kernel: KernelMo
     assert backend.interfaces() == ["ovpn0", "ovpn1"]
 
 
+def test_interfaces_of_an_opnsense_kernel() -> None:
+    kernel = KernelModel(cloner_name="ovpn")  # its interfaces join the group "ovpn"
+    backend = FreeBSDBackend(transport=kernel)
+    assert backend.interfaces() == []
+    backend.create_interface("ovpn2", Mode.P2P)
+    assert backend.interfaces() == ["ovpn2"]
+    assert kernel.issued().count("SIOCGIFGMEMB") == 4  # both group names, twice
+
+
 def test_create_named(backend: FreeBSDBackend, kernel: KernelModel) -> None:
     assert backend.create_interface("ovpn5", Mode.MULTIPOINT) == "ovpn5"
     state = backend.state("ovpn5")
