@@ -552,6 +552,12 @@ def _same_endpoint(a: Endpoint | None, b: Endpoint | None) -> bool:
     return a.unmapped() == b.unmapped()
 
 
+def _cipher_family(name: str) -> str:
+    """Linux reports AES-GCM without the key size, so AES-128/192/256 compare equal."""
+    upper = name.upper()
+    return "AES-GCM" if upper.startswith("AES-") and upper.endswith("-GCM") else upper
+
+
 def _normal_keepalive(keepalive: Keepalive | None) -> Keepalive | None:
     if keepalive is None or (keepalive.interval == 0 and keepalive.timeout == 0):
         return None
@@ -707,9 +713,8 @@ class Planner:
                 )
         for name, key in recorded.keys.items():
             cur.slots[KeySlot.PRIMARY if name == "primary" else KeySlot.SECONDARY] = key
-        kernel_keys = self.backend.key_info(self.ifname, peer_id)
-        if kernel_keys is not None:
-            told = {info.slot: info for info in kernel_keys}
+        if Capability.READ_KEYS in self.caps:
+            told = {info.slot: info for info in state.keys}
             for slot in KeySlot:
                 held = cur.slots.get(slot)
                 info = told.get(slot)
@@ -718,7 +723,7 @@ class Planner:
                 elif not (
                     isinstance(held, AppliedKey)
                     and held.key_id == info.key_id
-                    and held.cipher == info.cipher.value
+                    and _cipher_family(held.cipher) == _cipher_family(info.cipher.value)
                 ):
                     cur.slots[slot] = _UnknownKey(info.key_id)
         return cur
@@ -855,8 +860,16 @@ class Planner:
             return "ovpnctl has no record of it"
         if not _same_endpoint(cur.listen, spec.listen):
             return f"its socket changes from {cur.listen} to {spec.listen}"
-        if self._addresses_differ(cur, spec) and Capability.PEER_UPDATE not in self.caps:
-            return f"the {self.backend.name} kernel cannot change a live peer's addresses"
+        if self._addresses_differ(cur, spec):
+            if Capability.PEER_UPDATE not in self.caps:
+                return f"the {self.backend.name} kernel cannot change a live peer's addresses"
+            if self.config.transport is Transport.TCP:
+                return "a TCP peer's addresses belong to its connection"
+            if cur.remote is None or any(
+                getattr(cur, name) is not None and getattr(spec, name) is None
+                for name in ("local", "vpn_ipv4", "vpn_ipv6")
+            ):
+                return "an address is removed, which the kernel cannot do on a live peer"
         clearable = Capability.PEER_UPDATE in self.caps
         if spec.keepalive is None and cur.keepalive is not None and not clearable:
             return f"the {self.backend.name} kernel cannot switch keepalive off"
@@ -876,14 +889,15 @@ class Planner:
         ifname, pid = self.ifname, spec.peer_id
         steps: list[Step] = []
         if self._addresses_differ(cur, spec):
-            old = cur.peer_config()
-            steps.append(
-                UpdatePeer(
-                    ifname=ifname,
-                    config=spec.peer_config(),
-                    undo=UpdatePeer(ifname=ifname, config=old),
-                )
+            old, new = cur.peer_config(), spec.peer_config()
+            # PEER_SET changes only the fields it carries, so an address that did not exist
+            # before cannot be taken away again: such a change is one-way.
+            one_way = any(
+                getattr(old, name) is None and getattr(new, name) is not None
+                for name in ("local", "vpn_ipv4", "vpn_ipv6")
             )
+            back = None if one_way else UpdatePeer(ifname=ifname, config=old)
+            steps.append(UpdatePeer(ifname=ifname, config=new, undo=back))
         if _normal_keepalive(spec.keepalive) != cur.keepalive:
             undo: Step | None = None
             if cur.keepalive is not None or Capability.PEER_UPDATE in self.caps:
