@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from nvlist_ffi import NVList, NVListArray, pack, typed_json, unpack
-from nvlist_ffi.codec import unpack_strict
+from nvlist_ffi import NVList, NVListArray, typed_json
+from nvlist_ffi.codec import pack, unpack, unpack_strict
 
 DEPTH = 2500
 

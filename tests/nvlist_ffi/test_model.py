@@ -17,9 +17,8 @@ from nvlist_ffi import (
     NVListArray,
     NVListError,
     StringArray,
-    pack,
-    unpack,
 )
+from nvlist_ffi.codec import pack, unpack
 
 
 def _errno_of(action: object) -> str:
