@@ -19,8 +19,8 @@ def dry_run_option(func: F) -> F:
         "--dry-run",
         "-n",
         is_flag=True,
-        help="Validate and encode every kernel request, print them, and send nothing. "
-        "Works without privileges; with --backend freebsd on any OS.",
+        help="Validate and encode every kernel request (or system command), print them "
+        "and change nothing. Needs no privileges; --backend freebsd works on any OS.",
     )(func)
 
 

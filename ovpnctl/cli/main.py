@@ -27,7 +27,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "key": ("ovpnctl.cli.commands_key", "key"),
     "genkey": ("ovpnctl.cli.commands_genkey", "genkey"),
     "events": ("ovpnctl.cli.commands_events", "events"),
+    "route": ("ovpnctl.cli.commands_route", "route"),
     "completion": ("ovpnctl.cli.commands_completion", "completion"),
+    "apply": ("ovpnctl.cli.commands_config", "apply"),
+    "showconf": ("ovpnctl.cli.commands_config", "showconf"),
+    "up": ("ovpnctl.cli.commands_up", "up"),
 }
 
 BACKEND_CHOICES = ("freebsd", "linux")  # ovpnctl.backend.BACKEND_NAMES, without importing it

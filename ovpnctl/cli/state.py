@@ -17,6 +17,7 @@ from ovpnctl.cli.output import Output
 
 if TYPE_CHECKING:
     from ovpnctl.backend import Backend
+    from ovpnctl.routes import Runner
 
 
 class BackendFactory(Protocol):
@@ -38,6 +39,7 @@ class CliState:
     json: bool = False
     verbose: int = 0
     backend_factory: BackendFactory = _default_factory
+    runner: Runner | None = None  # runs route(8)/ip(8)/pfctl(8); None: the real tools
     _backends: list[Backend] = field(default_factory=list, repr=False)
     _output: Output | None = field(default=None, repr=False)
 
@@ -46,6 +48,14 @@ class CliState:
         if self._output is None:
             self._output = Output(json_mode=self.json, verbose=self.verbose)
         return self._output
+
+    @property
+    def command_runner(self) -> Runner:
+        if self.runner is None:
+            from ovpnctl.routes import subprocess_runner  # noqa: PLC0415
+
+            return subprocess_runner
+        return self.runner
 
     def backend(self, *, dry_run: bool = False) -> Backend:
         """A backend for this invocation; closed when the command finishes."""

@@ -64,11 +64,11 @@ class Factory:
 @dataclass
 class Cli:
     factory: Factory
+    runner: Any = None  # stands in for route(8)/ip(8)/pfctl(8) when set
 
     def __call__(self, *args: str, input: bytes | str | None = None) -> Result:
-        runner = CliRunner()
-        state = CliState(backend_factory=self.factory)
-        return runner.invoke(cli, list(args), obj=state, input=input, catch_exceptions=False)
+        state = CliState(backend_factory=self.factory, runner=self.runner)
+        return CliRunner().invoke(cli, list(args), obj=state, input=input, catch_exceptions=False)
 
 
 @pytest.fixture

@@ -1,0 +1,108 @@
+"""`ovpnctl up`: run one tunnel in the foreground for an init system."""
+
+from __future__ import annotations
+
+import click
+
+from ovpnctl.cli.commands_config import (
+    host_network,
+    key_dir_option,
+    paths_options,
+    report_failure,
+    reuse_option,
+    socket_pool,
+)
+from ovpnctl.cli.common import pass_state
+from ovpnctl.cli.state import CliState
+from ovpnctl.errors import OvpnError
+
+
+@click.command("up")
+@click.argument("config_file", metavar="FILE", type=click.Path(dir_okay=False))
+@click.option(
+    "--json-log",
+    is_flag=True,
+    help="Log one JSON object per line instead of key=value lines (both on stderr).",
+)
+@click.option(
+    "--readd-on-timeout/--no-readd-on-timeout",
+    default=None,
+    help="Re-apply the config when the kernel drops a peer after its keepalive timeout "
+    "(default: the config's readd_on_timeout). Re-adding needs fresh key material.",
+)
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0.05),
+    default=1.0,
+    show_default=True,
+    help="Seconds between reads of the kernel's notifications.",
+)
+@reuse_option
+@key_dir_option
+@paths_options
+@pass_state
+@click.pass_context
+def up(  # noqa: PLR0917 - one parameter per click option
+    ctx: click.Context,
+    state: CliState,
+    config_file: str,
+    json_log: bool,
+    readd_on_timeout: bool | None,
+    poll_interval: float,
+    allow_key_reuse: bool,
+    key_dir: str | None,
+    state_dir: str | None,
+    run_dir: str | None,
+) -> None:
+    """Bring up the tunnel in FILE and supervise it until SIGTERM or SIGINT.
+
+    Applies FILE like `ovpnctl apply`, then stays in the foreground holding
+    the transport sockets: Linux removes a peer as soon as its socket closes,
+    and FreeBSD accepts one socket per interface, so peers can only be added
+    later by the process that holds it.
+
+    \b
+    SIGHUP       re-read FILE and apply the difference
+    SIGTERM/INT  tear down what was set up (an interface `up` created is
+                 destroyed) and exit 0
+
+    Every kernel notification (peer deleted, key exhausted, peer floated) is
+    logged on stderr, as key=value lines or, with --json-log, JSON lines.
+    Other commands reach the supervisor through a root-only control socket,
+    RUN_DIR/IFACE.sock: `ovpnctl apply` for the same interface and
+    `ovpnctl peer add` are carried out by it.
+
+    \b
+    Examples:
+      ovpnctl up /etc/ovpnctl/ovpn0.toml
+      ovpnctl up --json-log --readd-on-timeout site-a.toml
+    """
+    from ovpnctl.config.paths import Paths  # noqa: PLC0415
+    from ovpnctl.supervisor.log import EventLog  # noqa: PLC0415
+    from ovpnctl.supervisor.run import Supervisor, UpOptions  # noqa: PLC0415
+
+    paths = Paths.from_env(state_dir=state_dir, run_dir=run_dir)
+    options = UpOptions(
+        key_dir=key_dir,
+        allow_key_reuse=allow_key_reuse,
+        readd_on_timeout=readd_on_timeout,
+        poll_interval=poll_interval,
+    )
+    try:
+        backend = state.backend()
+        hostnet = host_network(backend.name)
+        try:
+            supervisor = Supervisor(
+                config_file,
+                backend=backend,
+                hostnet=hostnet,
+                paths=paths,
+                log=EventLog(json_lines=json_log),
+                options=options,
+                pool=socket_pool(holds_tunnel=True),
+            )
+            supervisor.run()
+        finally:
+            hostnet.close()
+    except OvpnError as exc:
+        ctx.exit(report_failure(exc))
