@@ -166,9 +166,7 @@ def apply(  # noqa: PLR0917 - one parameter per click option
             if key_dir is not None:
                 message["key_dir"] = os.path.abspath(key_dir)
             reply = raise_for_reply(request(control, message))
-            state.output.note(
-                f"ovpnctl: applied by the ovpnctl up supervisor of {config.interface}"
-            )
+            state.output.note(f"ovpnctl: handed to the ovpnctl up supervisor of {config.interface}")
             _print_plan(state, reply["plan"], reply["lines"], dry_run=dry_run, executed=not dry_run)
             return
         backend = _planning_backend(state, dry_run)

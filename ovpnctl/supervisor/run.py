@@ -65,8 +65,10 @@ class Supervisor:
         log: EventLog,
         options: UpOptions | None = None,
         on_open: Callable[[socket.socket], object] | None = None,
+        pool: SocketPool | None = None,
         install_signals: bool = True,
     ) -> None:
+        """`pool` (default: a new one) must hold its sockets for the tunnel's lifetime."""
         self.config_path = os.path.abspath(config_path)
         self.backend = backend
         self.hostnet = hostnet
@@ -83,6 +85,7 @@ class Supervisor:
         self.config: TunnelConfig | None = None
         self.server: ControlServer | None = None
         self.pool: SocketPool | None = None
+        self._given_pool = pool
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -105,7 +108,7 @@ class Supervisor:
     def start(self) -> None:
         self.config = load_config(self.config_path, key_dir=self.options.key_dir)
         self.server = ControlServer(self.paths.control_socket(self.config.interface))
-        self.pool = SocketPool(holds_tunnel=True, on_open=self.on_open)
+        self.pool = self._given_pool or SocketPool(holds_tunnel=True, on_open=self.on_open)
         try:
             if self.install_signals:
                 self._install_signals()
@@ -287,15 +290,18 @@ class Supervisor:
             path = request.get("config") if op == "apply" else None
             if path is not None and not isinstance(path, str):
                 raise UsageError("apply: 'config' must be a path")
+            key_dir = request.get("key_dir", self.options.key_dir)
+            if key_dir is not None and not isinstance(key_dir, str):
+                raise UsageError("apply: 'key_dir' must be a path")
             if request.get("dry_run"):
-                config = load_config(path or self.config_path, key_dir=self.options.key_dir)
+                config = load_config(path or self.config_path, key_dir=key_dir)
                 plan = self._apply(config, reason="dry-run", dry_run=True)
                 return {"ok": True, "plan": plan.to_json(), "lines": plan.lines()}
             allow = bool(request.get("allow_key_reuse"))
             before = self.options.allow_key_reuse
             self.options.allow_key_reuse = before or allow
             try:
-                config = load_config(path or self.config_path, key_dir=self.options.key_dir)
+                config = load_config(path or self.config_path, key_dir=key_dir)
                 if config.interface != self.ifname:
                     raise ConfigError(
                         f"{path} describes {config.interface}; this supervisor runs {self.ifname}"
