@@ -11,7 +11,14 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from ovpnctl.backend import Backend, Capability
-from ovpnctl.errors import ExitCode, KernelError, OvpnError, UsageError, ValidationError
+from ovpnctl.errors import (
+    ExitCode,
+    KernelError,
+    OvpnError,
+    RollbackError,
+    UsageError,
+    ValidationError,
+)
 from ovpnctl.ids import check_peer_id
 from ovpnctl.keys import Cipher, KeyConfig, KeyInfo, KeySlot, wipe
 from ovpnctl.linux import messages
@@ -177,9 +184,9 @@ class LinuxBackend(Backend):
         return index
 
     def _forget_interface(self, ifname: str) -> None:
-        index = self._index_cache.pop(ifname, None)
-        if index is not None:
-            self._name_cache.pop(index, None)
+        """Drop name -> index; index -> name stays, so that notifications about a deleted
+        interface (TEARDOWN) still carry its name (the kernel does not reuse indexes)."""
+        self._index_cache.pop(ifname, None)
 
     def _record(self, ifname: str, request: Request) -> None:
         attrs = request.render(show_secrets=bool(getattr(self, "show_keys", False)))
@@ -382,6 +389,31 @@ class LinuxBackend(Backend):
         )
         if sock is not None and not self.dry_run:
             self._held[(ifname, peer.peer_id)] = sock
+        if peer.keepalive is not None and peer.keepalive.interval:
+            self._rearm_keepalive(ifname, peer.peer_id, peer.keepalive)
+
+    def _rearm_keepalive(self, ifname: str, peer_id: int, keepalive: Keepalive) -> None:
+        """Send the keepalive again with PEER_SET, now that the peer exists.
+
+        Seen on 6.17 under QEMU: PEER_NEW stores the keepalive and kicks the driver's
+        keepalive worker *before* it inserts the peer; when the worker runs in between it
+        finds no peer and does not reschedule itself, so no keepalive is ever sent and the
+        peer never expires. A PEER_SET after the insertion kicks the worker again. If it
+        fails, the half-configured peer is removed again.
+        """
+        try:
+            self._send(
+                ifname, messages.peer_set_keepalive, {"peer_id": peer_id}, peer_id, keepalive
+            )
+        except OvpnError as exc:
+            try:
+                self.del_peer(ifname, peer_id)
+            except OvpnError as undo:
+                raise RollbackError(
+                    f"{exc.message}; removing the half-added peer {peer_id} from {ifname} "
+                    f"failed too: {undo.message}"
+                ) from None
+            raise
 
     def _check_tx_id(self, tx_id: int | None, what: str) -> None:
         if tx_id is None:
@@ -547,9 +579,23 @@ class LinuxBackend(Backend):
         for cmd, attrs in notifications:
             ev = messages.event(cmd, attrs, self._interface_name(attrs.get("OVPN_A_IFINDEX")))
             if ev.kind is EventKind.PEER_DELETED and ev.peer_id is not None:
-                self._peer_gone(ev.interface, ev.peer_id)
+                self._release_if_gone(ev.interface, ev.peer_id)
             self._queue.append(ev)
         self._lost = self._lost or lost
+
+    def _release_if_gone(self, ifname: str, peer_id: int) -> None:
+        """A peer we hold a socket for was deleted: let the socket go, unless a peer of the
+        same id exists again (a P2P peer replaced by one with the same id sends TEARDOWN
+        for the old one after the new one is in place)."""
+        if (ifname, peer_id) not in self._held:
+            return
+        try:
+            self._send(ifname, messages.peer_get, {"peer_id": peer_id}, peer_id)
+        except KernelError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENODEV):
+                self._peer_gone(ifname, peer_id)
+                return
+            raise
 
     def _raise_if_lost(self) -> None:
         if self._lost:

@@ -70,7 +70,7 @@ def test_peer_new_record(dry: LinuxBackend) -> None:
     dry.add_peer(
         "ovpn0", peer(vpn_ipv4=ipaddress.IPv4Address("10.8.0.2"), keepalive=Keepalive(10, 60)), None
     )
-    assert dry.planned_calls == [
+    assert dry.planned_calls[:1] == [
         {
             "netlink": "genl",
             "family": "ovpn",
@@ -92,6 +92,19 @@ def test_peer_new_record(dry: LinuxBackend) -> None:
     ]
     json.dumps(dry.planned_calls)
     assert dry.held_sockets == {}
+
+
+def test_a_keepalive_is_sent_again_once_the_peer_exists(dry: LinuxBackend) -> None:
+    dry.add_peer("ovpn0", peer(keepalive=Keepalive(1, 3)), None)
+    assert [c["command"] for c in dry.planned_calls] == ["OVPN_CMD_PEER_NEW", "OVPN_CMD_PEER_SET"]
+    assert dry.planned_calls[1]["attrs"]["OVPN_A_PEER"] == {
+        "OVPN_A_PEER_ID": 10,
+        "OVPN_A_PEER_KEEPALIVE_INTERVAL": 1,
+        "OVPN_A_PEER_KEEPALIVE_TIMEOUT": 3,
+    }
+    dry.planned_calls.clear()
+    dry.add_peer("ovpn0", peer(peer_id=11, keepalive=Keepalive(0, 0)), None)
+    assert [c["command"] for c in dry.planned_calls] == ["OVPN_CMD_PEER_NEW"]
 
 
 def test_a_real_socket_shows_its_descriptor(dry: LinuxBackend, udp: socket.socket) -> None:
