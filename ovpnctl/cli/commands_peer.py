@@ -8,6 +8,7 @@ from ovpnctl.backend import Backend, Capability
 from ovpnctl.cli.common import dry_run_option, pass_state
 from ovpnctl.cli.params import IFACE, KEEPALIVE, PEER_ID, EndpointType, VpnAddress, require_one_of
 from ovpnctl.cli.state import CliState
+from ovpnctl.cli.supervised import supervised_peer_add
 from ovpnctl.endpoint import Endpoint, IPAddress
 from ovpnctl.errors import BackendUnavailableError, ExitCode, OvpnError
 from ovpnctl.model import Keepalive, PeerConfig
@@ -69,6 +70,9 @@ def add(  # noqa: PLR0917 - one parameter per click option
     "ovpnctl up CONFIG", which holds the socket, or --dry-run to see the
     OVPN_CMD_PEER_NEW request.
 
+    When "ovpnctl up" runs IFACE, it adds the peer itself, on the socket it
+    holds (on both kernels), until its next apply.
+
     Control packets (the TLS handshake) arriving on the socket are not read
     by anyone: install keys with "ovpnctl key add".
 
@@ -79,6 +83,8 @@ def add(  # noqa: PLR0917 - one parameter per click option
           --keepalive 10/60
     """
     config = PeerConfig(peer_id, remote, local, vpn_ipv4, vpn_ipv6, keepalive)
+    if not dry_run and supervised_peer_add(state, iface, config):
+        return  # `ovpnctl up` runs IFACE: it added the peer on the socket it holds
     with state.change(dry_run=dry_run) as backend:
         if dry_run:
             backend.add_peer(iface, config, None)

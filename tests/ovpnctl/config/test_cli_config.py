@@ -179,3 +179,50 @@ def test_up_with_a_bad_config_fails_at_once(rig: Rig) -> None:
     assert result.exit_code == 78
     assert f"{rig.keydir}/nope: no such key file" in result.stderr
     assert rig.mutations.count == 0
+
+
+def test_peer_add_goes_through_a_running_supervisor(rig: Rig) -> None:
+    import io
+
+    from ovpnctl.supervisor.log import EventLog
+    from ovpnctl.supervisor.run import Supervisor
+
+    config = rig.keydir / "mp.toml"
+    config.write_text(
+        CONFIG.replace('listen = "127.0.0.1:0"', 'listen = "127.0.0.1:0"\nmode = "mp"').replace(
+            "remote = ", 'vpn_ipv4 = "10.8.0.2"\nremote = '
+        )
+    )
+    sup = Supervisor(
+        str(config),
+        backend=rig.backend,
+        hostnet=rig.hostnet,
+        paths=rig.paths,
+        log=EventLog(stream=io.StringIO()),
+        on_open=rig.kernel.adopt,
+        install_signals=False,
+    )
+    sup.start()
+    try:
+        outcome: list[Result] = []
+        thread = threading.Thread(
+            target=lambda: outcome.append(
+                invoke(
+                    rig, "peer", "add", "ovpn0", "7", "--remote", "192.0.2.7:1194",
+                    "--vpn-ipv4", "10.8.0.7",
+                )
+            )
+        )  # fmt: skip
+        thread.start()
+        while thread.is_alive():
+            sup.step(0.05)
+        thread.join()
+        assert outcome[0].exit_code == 0, outcome[0].stderr
+        assert "added by the ovpnctl up supervisor on its UDP socket 127.0.0.1:0" in (
+            outcome[0].stderr
+        )
+        assert sorted(rig.kernel.interfaces["ovpn0"].peers) == [1, 7]
+        # One socket per interface on FreeBSD: the new peer is on the supervisor's.
+        assert rig.kernel.interfaces["ovpn0"].socket is not None
+    finally:
+        sup.stop()
