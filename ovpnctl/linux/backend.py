@@ -253,7 +253,8 @@ class LinuxBackend(Backend):
                 exit_code=ExitCode.NOINPUT,
             )
         if not link.is_ovpn:
-            raise UsageError(f"{what}: {ifname} is not an ovpn interface (kind {link.kind})")
+            kind = f" (its kind is {link.kind})" if link.kind else ""
+            raise UsageError(f"{what}: {ifname} is not an ovpn interface{kind}")
         self._index_cache[ifname] = link.index
         self._name_cache[link.index] = ifname
         return link
