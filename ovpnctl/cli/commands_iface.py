@@ -12,7 +12,15 @@ from ovpnctl.model import Mode
 
 @click.group("iface")
 def iface() -> None:
-    """Create, destroy, switch the mode of, or start DCO interfaces."""
+    """Create, destroy, switch the mode of, or start DCO interfaces.
+
+    A DCO interface carries the tunnel's plaintext packets; the kernel encrypts
+    them for the peer chosen by mode (p2p: the one peer; mp: by VPN address).
+
+    \b
+    Example:
+      ovpnctl iface create ovpn0 --mode p2p && ovpnctl iface up ovpn0
+    """
 
 
 @iface.command("create")

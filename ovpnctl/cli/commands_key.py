@@ -25,7 +25,16 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 
 @click.group("key")
 def key() -> None:
-    """Install, swap and delete the data-channel keys of a peer."""
+    """Install, swap and delete the data-channel keys of a peer.
+
+    Each peer has a primary and a secondary key slot; rollover is: add the new
+    key as secondary, swap, delete the (now secondary) old key.
+
+    \b
+    Example:
+      ovpnctl key add ovpn0 1 --cipher AES-256-GCM --key-id 0 \\
+          --encrypt-key a-to-b.key --decrypt-key b-to-a.key
+    """
 
 
 @key.command("add")

@@ -33,7 +33,15 @@ class SocketOwnershipError(OvpnError):
 
 @click.group("peer")
 def peer() -> None:
-    """Add, change and delete the peers of a DCO interface."""
+    """Add, change and delete the peers of a DCO interface.
+
+    A peer is the other end of a tunnel: its id (carried in every packet),
+    its UDP address, its tunnel addresses (mp) and the kernel keepalive.
+
+    \b
+    Example:
+      ovpnctl peer add ovpn0 1 --remote 192.0.2.1:1194 --keepalive 10/60
+    """
 
 
 @peer.command("add")

@@ -80,7 +80,12 @@ def _execute(
 
 @click.group("route")
 def route() -> None:
-    """Route traffic to peers of a DCO interface (route(8), ip(8), pf(4))."""
+    """Route traffic to peers of a DCO interface (route(8), ip(8), pf(4)).
+
+    \b
+    Example:
+      ovpnctl route add ovpns0 10.1.0.0/16 --via 10.8.0.7 --dry-run
+    """
 
 
 def _route_command(action: str) -> click.Command:

@@ -12,7 +12,6 @@ import contextlib
 import errno
 import os
 import sys
-import traceback
 
 import click
 
@@ -60,8 +59,12 @@ def failure(exc: BaseException, *, verbose: int) -> int:
         _silence_stdout()
         return ExitCode.IOERR
     if verbose >= 2:
+        import traceback  # noqa: PLC0415 - only for bugs
+
         traceback.print_exception(exc, file=sys.stderr)
-    report(f"internal error: {type(exc).__name__}: {exc} (a bug; rerun with -vv for a traceback)")
+        report(f"internal error: {type(exc).__name__}: {exc} (a bug)")
+    else:
+        report(f"internal error: {type(exc).__name__}: {exc} (a bug; -vv shows a traceback)")
     return ExitCode.SOFTWARE
 
 

@@ -8,8 +8,6 @@ field may be added; a field is never renamed or removed without changing `SHOW_S
 
 from __future__ import annotations
 
-import copy
-import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -167,6 +165,8 @@ def carries_keys(value: Any) -> bool:
 
 def hide_keys(value: Any) -> Any:
     """A deep copy with every key-material value replaced by zeros of its length."""
+    import copy  # noqa: PLC0415 - dry runs of key requests only
+
     return _hide(copy.deepcopy(value))
 
 
@@ -213,8 +213,6 @@ def _plain(value: Any) -> Any:
         return [_plain(inner) for inner in value]
     if isinstance(value, bytes | bytearray):
         return {"hex": bytes(value).hex()}
-    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
-        return str(value)
     if value is None or isinstance(value, bool | int | float | str):
         return value
-    return str(value)
+    return str(value)  # addresses and enums by their usual text

@@ -13,10 +13,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from ovpnctl.cli.output import Output
-
 if TYPE_CHECKING:
     from ovpnctl.backend import Backend
+    from ovpnctl.cli.output import Output
     from ovpnctl.routes import Runner
 
 
@@ -46,6 +45,8 @@ class CliState:
     @property
     def output(self) -> Output:
         if self._output is None:
+            from ovpnctl.cli.output import Output  # noqa: PLC0415 - not needed by --version
+
             self._output = Output(json_mode=self.json, verbose=self.verbose)
         return self._output
 
