@@ -33,6 +33,7 @@ from nvlist_ffi.model import (
     name_bytes,
     type_code,
 )
+from nvlist_ffi.shapes import MAX_SHAPE_BYTES, Shape, compile_shape
 from nvlist_ffi.wire import (
     HEADER_SIZE,
     LIST_LE,
@@ -48,12 +49,56 @@ __all__ = ["pack"]
 
 def pack(nvl: NVList) -> bytes:
     """Encode ``nvl`` exactly as libnv's ``nvlist_pack`` does on a little-endian host."""
+    key = (nvl._flags, *nvl._names)
+    shapes = _PACK_SHAPES.get(key)
+    if shapes is not None:
+        for shape in shapes:
+            data = shape.encode(nvl)
+            if data is not None:
+                return data
+    data = pack_general(nvl)
+    if SHAPES_ENABLED:
+        _learn(key, nvl, data)
+    return data
+
+
+def pack_general(nvl: NVList) -> bytes:
+    """``pack`` without shapes: the pair-by-pair encoder."""
     try:
         return _pack(nvl)
     except NVListError:
         raise
     except (TypeError, ValueError, AttributeError, struct.error, UnicodeEncodeError) as exc:
         raise NVListError("EINVAL", f"nvlist holds a value libnv cannot pack: {exc}") from None
+
+
+SHAPES_ENABLED = True
+"""Whether encoding learns shapes (nvlist_ffi.shapes); tests and the bench switch it off."""
+
+# (flags, *top-level names) -> shapes of lists packed with them, most recent first.
+_PACK_SHAPES: dict[tuple[object, ...], list[Shape]] = {}
+_SIGHTINGS: dict[tuple[object, ...], int] = {}
+_SHAPES_PER_KEY = 4
+_SHAPE_CACHE_MAX = 64
+
+
+def _learn(key: tuple[object, ...], nvl: NVList, data: bytes) -> None:
+    """Compile a shape for a list layout on its second sighting."""
+    seen = _SIGHTINGS.get(key, 0) + 1
+    if len(_SIGHTINGS) >= 4 * _SHAPE_CACHE_MAX:
+        _SIGHTINGS.clear()
+    _SIGHTINGS[key] = seen
+    if seen < 2 or len(data) > MAX_SHAPE_BYTES:
+        return
+    shape = compile_shape(nvl, data, data, relative=False)
+    if shape is None:
+        _SIGHTINGS[key] = -8  # not shapeable: try again only after a while
+        return
+    if len(_PACK_SHAPES) >= _SHAPE_CACHE_MAX:
+        _PACK_SHAPES.clear()
+    known = _PACK_SHAPES.setdefault(key, [])
+    known.insert(0, shape)
+    del known[_SHAPES_PER_KEY:]
 
 
 # Stands in for a 19-byte header until its contents are known (same length, so offsets add up).

@@ -31,7 +31,7 @@ EEXIST, which is what libnv built without assertions returns.
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import Any, cast
 
 from nvlist_ffi.errors import NVListError
 from nvlist_ffi.model import (
@@ -62,6 +62,8 @@ from nvlist_ffi.model import (
     Value,
     fold_name,
 )
+from nvlist_ffi.pack import pack_general
+from nvlist_ffi.shapes import MAX_SHAPE_BYTES, Shape, compile_shape
 from nvlist_ffi.wire import (
     HEADER_FLAGS_ALLOWED,
     HEADER_SIZE,
@@ -366,16 +368,80 @@ def unpack(data: bytes | bytearray | memoryview, flags: int = 0) -> NVList:
     if type(flags) is not int or flags & ~3:
         raise NVListError("EINVAL", f"unpack flags must combine 0x01 and 0x02, not {flags!r}")
     buf = data if type(data) is bytes else bytes(data)
+    key = buf[:HEADER_SIZE]
+    shapes = _BUFFER_SHAPES.get(key)
+    if shapes is not None and len(buf) > 2 and buf[2] == flags:
+        for shape in shapes:
+            if shape.length == len(buf):
+                shaped = shape.decode(buf, 0, len(buf), False)
+                if shaped is not None:
+                    return shaped
     try:
         result = _unpack_fast(buf, flags)
-    except Exception:
+    except Exception:  # any surprise: let the reference decoder decide
         result = None
     if result is not None:
+        if SHAPES_ENABLED:
+            _learn(key, buf, result)
         return result
     try:
         return unpack_strict(buf, flags)
     except MemoryError:
         raise NVListError("ENOMEM", "out of memory while unpacking") from None
+
+
+SHAPES_ENABLED = True
+"""Whether decoding learns shapes (nvlist_ffi.shapes); tests and the bench switch it off."""
+
+# Top-level header (which fixes length and flags) -> shapes of buffers seen with it.
+_BUFFER_SHAPES: dict[bytes, list[Shape]] = {}
+_SIGHTINGS: dict[bytes, int] = {}
+_SHAPES_PER_KEY = 4
+_SHAPE_CACHE_MAX = 64
+_ELEMENT_SHAPE_MIN_ITEMS = 4
+"""Arrays shorter than this are decoded pair by pair (compiling a shape would cost more)."""
+
+
+def _learn(key: bytes, buf: bytes, result: NVList) -> None:
+    """Compile a shape for a buffer layout on its second sighting (see nvlist_ffi.shapes)."""
+    seen = _SIGHTINGS.get(key, 0) + 1
+    if len(_SIGHTINGS) >= 4 * _SHAPE_CACHE_MAX:
+        _SIGHTINGS.clear()
+    _SIGHTINGS[key] = seen
+    if seen < 2 or len(buf) > MAX_SHAPE_BYTES:
+        return
+    canonical = pack_general(result)
+    shape = compile_shape(result, buf, canonical, relative=False) if canonical == buf else None
+    if shape is None:
+        _SIGHTINGS[key] = -8  # not shapeable: try again only after a while
+        return
+    if len(_BUFFER_SHAPES) >= _SHAPE_CACHE_MAX:
+        _BUFFER_SHAPES.clear()
+    known = _BUFFER_SHAPES.setdefault(key, [])
+    known.insert(0, shape)
+    del known[_SHAPES_PER_KEY:]
+
+
+def _blank(flags: int) -> NVList:
+    nvl = NVList.__new__(NVList)
+    nvl._names = []
+    nvl._values = []
+    nvl._flags = flags
+    nvl._index = None
+    nvl._owned = True
+    nvl._wire = None
+    return nvl
+
+
+def _shape_run(buf: bytes, elements: NVListArray, first_at: int, next_at: int, end: int) -> int:
+    """Decode elements 1.. of an nvlist array with the shape of element 0; return how many."""
+    first = elements[0]
+    shape = compile_shape(first, buf[first_at:next_at], pack_general(first), relative=True)
+    if shape is None or shape.decode(buf, first_at, end, True) is None:
+        return 0
+    run = shape.decode_run(buf, next_at, len(elements) - 1, end)
+    elements[1 : 1 + len(run)] = run
+    return len(run)
 
 
 def _unpack_fast(buf: bytes, flags: int) -> NVList | None:
@@ -396,10 +462,14 @@ def _unpack_fast(buf: bytes, flags: int) -> NVList | None:
     top._owned = False
     top._wire = None
     created = [top]
+    arrays: list[NVListArray] = []
     cur = top
+    # The nvlist array the current list is an element of (else None), its position, and where
+    # its element 0 starts (for element shapes; -1 once tried).
     elements: NVListArray | None = None
     element_pos = 0
-    stack: list[tuple[NVList, NVListArray | None, int]] = []
+    elements_at = -1
+    stack: list[tuple[NVList, NVListArray | None, int, int]] = []
     pair = PAIR_LE.unpack_from
     u64 = U64_LE.unpack_from
     decoded = _DECODED_NAMES
@@ -426,29 +496,32 @@ def _unpack_fast(buf: bytes, flags: int) -> NVList | None:
         if datasize > end - at:
             return None
         if kind >= NV_TYPE_NVLIST_ARRAY_NEXT:  # the two end markers
-            if (
-                kind == NV_TYPE_NVLIST_ARRAY_NEXT
-                and elements is not None
-                and element_pos + 1 < len(elements)
-            ):
-                magic, _, child_flags, descriptors, size = header(buf, at)
-                if (
-                    magic != NVLIST_MAGIC
-                    or child_flags & ~3
-                    or descriptors
-                    or size != end - at - HEADER_SIZE
-                ):
-                    return None
-                element_pos += 1
-                cur = elements[element_pos]
-                cur._flags = child_flags
-                names = cur._names
-                values_any = cur._values
-                off = at + HEADER_SIZE
-                continue
+            if kind == NV_TYPE_NVLIST_ARRAY_NEXT and elements is not None:
+                if element_pos == 0 and elements_at >= 0 and SHAPES_ENABLED:
+                    shaped = _shape_run(buf, elements, elements_at, at, end)
+                    element_pos += shaped
+                    at += shaped * (at - elements_at)
+                    elements_at = -1
+                if element_pos + 1 < len(elements):
+                    magic, _, child_flags, descriptors, size = header(buf, at)
+                    if (
+                        magic != NVLIST_MAGIC
+                        or child_flags & ~3
+                        or descriptors
+                        or size != end - at - HEADER_SIZE
+                    ):
+                        return None
+                    element_pos += 1
+                    cur = _blank(child_flags)
+                    elements[element_pos] = cur
+                    created.append(cur)
+                    names = cur._names
+                    values_any = cur._values
+                    off = at + HEADER_SIZE
+                    continue
             if not stack:
                 return None
-            cur, elements, element_pos = stack.pop()
+            cur, elements, element_pos, elements_at = stack.pop()
             names = cur._names
             values_any = cur._values
             off = at
@@ -475,7 +548,7 @@ def _unpack_fast(buf: bytes, flags: int) -> NVList | None:
             values_any.append(child)
             if nitems:
                 _keep_field(cur, len(names) - 1, nitems)
-            stack.append((cur, elements, element_pos))
+            stack.append((cur, elements, element_pos, elements_at))
             cur = child
             names = child._names
             values_any = child._values
@@ -493,24 +566,21 @@ def _unpack_fast(buf: bytes, flags: int) -> NVList | None:
                 or size != end - at - HEADER_SIZE
             ):
                 return None
-            array = NVListArray([new(NVList) for _ in range(nitems)])
-            for child in array:
-                child._names = []
-                child._values = []
-                child._flags = 0
-                child._index = None
-                child._owned = True
-                child._wire = None
-            created.extend(array)
+            # Elements are created as they are reached; unreached ones are filled in at the end.
+            array: Any = NVListArray(cast("list[NVList]", [None] * nitems))
+            first = _blank(child_flags)
+            array[0] = first
+            created.append(first)
+            arrays.append(array)
             names.append(name)
             values_any.append(array)
             if datasize:
                 _keep_field(cur, len(names) - 1, datasize)
-            stack.append((cur, elements, element_pos))
+            stack.append((cur, elements, element_pos, elements_at))
             elements = array
             element_pos = 0
-            cur = array[0]
-            cur._flags = child_flags
+            elements_at = at if nitems >= _ELEMENT_SHAPE_MIN_ITEMS else -1
+            cur = first
             names = cur._names
             values_any = cur._values
             off = at + HEADER_SIZE
@@ -562,6 +632,11 @@ def _unpack_fast(buf: bytes, flags: int) -> NVList | None:
             keys = [fold_name(n) for n in names] if list_flags & NV_FLAG_IGNORE_CASE else names
             if len(set(keys)) != len(keys):
                 return None
+    for array in arrays:
+        if None in array:  # elements never reached (the buffer ended, or an "up" marker)
+            for position, element in enumerate(array):
+                if element is None:
+                    array[position] = _blank(0)
     return top
 
 
