@@ -6,6 +6,7 @@ import errno
 import socket
 import time
 import types
+import weakref
 from collections import deque
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
@@ -38,7 +39,7 @@ from ovpnctl.linux.nla import Placeholder
 from ovpnctl.linux.nlsock import NETLINK_GENERIC, NetlinkRequestError, NetlinkSocket
 from ovpnctl.linux.rtnl import STATS64_COUNTERS, Links, check_ifname
 from ovpnctl.linux.rtnl import newlink_record as rtnl_newlink_record
-from ovpnctl.linux.transport import check_peer_for_socket, inspect_socket
+from ovpnctl.linux.transport import SocketInfo, check_peer_for_socket, inspect_socket
 from ovpnctl.model import (
     CounterPair,
     Event,
@@ -48,6 +49,7 @@ from ovpnctl.model import (
     Mode,
     PeerConfig,
     PeerState,
+    Transport,
 )
 
 AUTO_NAME_PREFIX = "ovpn"
@@ -115,6 +117,9 @@ class LinuxBackend(Backend):
         self._name_cache: dict[int, str] = {}
         self._ciphers: dict[tuple[str, int, KeySlot], Cipher] = {}
         self._queue: deque[Event] = deque()
+        self._socket_info: weakref.WeakKeyDictionary[socket.socket, SocketInfo] = (
+            weakref.WeakKeyDictionary()
+        )
         self._lost = False
 
     # -- connections ----------------------------------------------------------------------
@@ -165,12 +170,12 @@ class LinuxBackend(Backend):
 
     # -- requests -------------------------------------------------------------------------
     def _ifindex(self, ifname: str) -> int | Placeholder:
+        cached = self._index_cache.get(ifname)  # names in the cache were checked
+        if cached is not None:
+            return cached
         check_ifname(ifname)
         if self.dry_run:
             return Placeholder(f"<ifindex of {ifname}>")
-        cached = self._index_cache.get(ifname)
-        if cached is not None:
-            return cached
         try:
             index = socket.if_nametoindex(ifname)
         except OSError:
@@ -377,7 +382,7 @@ class LinuxBackend(Backend):
                     f"{what}: without a socket a dry run assumes UDP, which needs a remote"
                 )
         else:
-            info = inspect_socket(sock, peer.peer_id)
+            info = self._inspect(sock, peer.peer_id)
             peer = check_peer_for_socket(peer, info)
             fd = info.fd
         self._send(
@@ -415,6 +420,18 @@ class LinuxBackend(Backend):
                     f"failed too: {undo.message}"
                 ) from None
             raise
+
+    def _inspect(self, sock: socket.socket, peer_id: int) -> SocketInfo:
+        """inspect_socket, remembered per socket object for bound UDP sockets (their
+        family, type and port cannot change; a closed one changes its fileno), so that
+        adding many peers on one socket does not repeat five system calls each time."""
+        cached = self._socket_info.get(sock)
+        if cached is not None and cached.fd == sock.fileno():
+            return cached
+        info = inspect_socket(sock, peer_id)
+        if info.transport is Transport.UDP:
+            self._socket_info[sock] = info
+        return info
 
     def _check_tx_id(self, tx_id: int | None, what: str) -> None:
         if tx_id is None:

@@ -200,13 +200,22 @@ def keepalive_as_read(interval: int, timeout: int) -> Keepalive:
         return value
 
 
+# Traffic field order: rx_packets, tx_packets, rx_bytes, tx_bytes.
+_COUNTERS = {
+    prefix: tuple(
+        f"OVPN_A_PEER_{prefix}_{part}"
+        for part in ("RX_PACKETS", "TX_PACKETS", "RX_BYTES", "TX_BYTES")
+    )
+    for prefix in ("VPN", "LINK")
+}
+
+
 def _traffic(peer: dict[str, Any], prefix: str) -> Traffic | None:
-    names = [f"OVPN_A_PEER_{prefix}_{part}" for part in ("RX_PACKETS", "TX_PACKETS")]
-    names += [f"OVPN_A_PEER_{prefix}_{part}" for part in ("RX_BYTES", "TX_BYTES")]
-    if not any(name in peer for name in names):
+    rxp, txp, rxb, txb = _COUNTERS[prefix]
+    if rxp not in peer and txp not in peer and rxb not in peer and txb not in peer:
         return None
-    rxp, txp, rxb, txb = (int(peer.get(name, 0)) for name in names)
-    return Traffic(rx_packets=rxp, tx_packets=txp, rx_bytes=rxb, tx_bytes=txb)
+    get = peer.get
+    return Traffic(get(rxp, 0), get(txp, 0), get(rxb, 0), get(txb, 0))
 
 
 def peer_state(peer: dict[str, Any], keys: tuple[KeyInfo, ...] = ()) -> PeerState:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,7 @@ _U32 = struct.Struct("=I")
 _S32 = struct.Struct("=i")
 _U64 = struct.Struct("=Q")
 _BE16 = struct.Struct("!H")
+_BE32 = struct.Struct("!I")
 _U32_MAX = 0xFFFFFFFF
 _UINT_BY_LENGTH = {1: _U8, 2: _U16, 4: _U32, 8: _U64}
 _EMPTY_HDR = bytes(NLA_HDRLEN)
@@ -70,7 +71,11 @@ class Attr:
 
 
 class AttrSet:
-    """One kernel attribute space (`ovpn`, `peer`, `keyconf`, ...)."""
+    """One kernel attribute space (`ovpn`, `peer`, `keyconf`, ...).
+
+    The per-attribute encoders and decoders are looked up once, here, so that encoding
+    and decoding are one table lookup and one struct call per attribute.
+    """
 
     def __init__(self, name: str, attrs: Iterable[Attr]) -> None:
         self.name = name
@@ -80,6 +85,20 @@ class AttrSet:
         for attr in self.attrs:
             if (attr.kind is Kind.NEST) != (attr.nested is not None):
                 raise ValueError(f"{name}.{attr.name}: a nest needs its attribute set")
+        # name -> (type with flags, encoder or None for a nest, nested set)
+        self.encoders: dict[str, tuple[int, Callable[[Any], Any] | None, AttrSet | None]] = {
+            a.name: (
+                a.id | (NLA_F_NESTED if a.nested is not None else 0),
+                None if a.nested is not None else _ENCODERS[a.kind],
+                a.nested,
+            )
+            for a in self.attrs
+        }
+        # id -> (name, decoder or None for a nest, nested set)
+        self.decoders: dict[int, tuple[str, Decoder | None, AttrSet | None]] = {
+            a.id: (a.name, None if a.nested is not None else _DECODERS[a.kind], a.nested)
+            for a in self.attrs
+        }
 
     def __getitem__(self, name: str) -> Attr:
         return self.by_name[name]
@@ -101,38 +120,43 @@ class Placeholder:
 Items = Sequence[tuple[str, Any]]
 
 
-def _pad(length: int) -> int:
-    return (length + 3) & ~3
+def _address(length: int) -> Callable[[Any], bytes]:
+    def encode(value: Any) -> bytes:
+        packed: bytes = value.packed
+        if len(packed) != length:
+            raise ValueError(f"address {value} is not IPv{4 if length == 4 else 6}")
+        return packed
+
+    return encode
 
 
-def _encode_scalar(attr: Attr, value: Any) -> bytes:
-    if isinstance(value, Placeholder):
-        value = 0  # only integer attributes (ifindex, fd) are ever unknown in a dry run
-    kind = attr.kind
-    try:
-        if kind is Kind.U32:
-            return _U32.pack(value)
-        if kind is Kind.IPV4 or kind is Kind.IPV6:
-            packed: bytes = value.packed
-            if len(packed) != (4 if kind is Kind.IPV4 else 16):
-                raise ValueError(f"address {value} is not IPv{4 if kind is Kind.IPV4 else 6}")
-            return packed
-        if kind is Kind.BE16:
-            return _BE16.pack(value)
-        if kind is Kind.U8:
-            return _U8.pack(value)
-        if kind is Kind.U16:
-            return _U16.pack(value)
-        if kind is Kind.S32:
-            return _S32.pack(value)
-        if kind is Kind.UINT:
-            return _U32.pack(value) if value <= _U32_MAX else _U64.pack(value)
-        if kind is Kind.STRING:
-            return str(value).encode() + b"\0"
-    except (struct.error, TypeError, AttributeError, ValueError) as exc:
-        # A bug in a caller (validation happens before encoding), not a user error.
-        raise ProtocolError(f"cannot encode {attr.name}={value!r}: {exc}") from None
-    raise AssertionError(kind)
+def _binary(value: Any) -> Any:
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise TypeError("not bytes")
+    return value  # appended from the caller's buffer: no copy of key material
+
+
+def _uint(value: Any) -> bytes:
+    return _U32.pack(value) if value <= _U32_MAX else _U64.pack(value)
+
+
+def _string(value: Any) -> bytes:
+    return str(value).encode() + b"\0"
+
+
+_ENCODERS: dict[Kind, Callable[[Any], Any]] = {
+    Kind.U8: _U8.pack,
+    Kind.U16: _U16.pack,
+    Kind.U32: _U32.pack,
+    Kind.S32: _S32.pack,
+    Kind.UINT: _uint,
+    Kind.BE16: _BE16.pack,
+    Kind.IPV4: _address(4),
+    Kind.IPV6: _address(16),
+    Kind.BINARY: _binary,
+    Kind.SECRET: _binary,
+    Kind.STRING: _string,
+}
 
 
 def encode_into(out: bytearray, attrset: AttrSet, items: Items) -> bytearray:
@@ -141,23 +165,27 @@ def encode_into(out: bytearray, attrset: AttrSet, items: Items) -> bytearray:
     Binary values are appended straight from the caller's buffer, so key material exists
     only in `out` and in the caller's bytearray, both of which can be wiped afterwards.
     """
+    encoders = attrset.encoders
     for name, value in items:
-        attr = attrset.by_name[name]
-        start = len(out)
-        out += _EMPTY_HDR
-        kind = attr.kind
-        if kind is Kind.NEST:
-            assert attr.nested is not None
-            encode_into(out, attr.nested, value)
-        elif kind is Kind.BINARY or kind is Kind.SECRET:
-            if not isinstance(value, bytes | bytearray | memoryview):
-                raise ProtocolError(f"cannot encode {attr.name}: not bytes")
-            out += value
-        else:
-            out += _encode_scalar(attr, value)
-        length = len(out) - start
-        _HDR.pack_into(out, start, length, attr.id | (NLA_F_NESTED if kind is Kind.NEST else 0))
-        out += _PADDING[_pad(length) - length]
+        htype, encode, nested = encoders[name]
+        if nested is not None:
+            start = len(out)
+            out += _EMPTY_HDR
+            encode_into(out, nested, value)  # members are padded, so the nest is aligned
+            _HDR.pack_into(out, start, len(out) - start, htype)
+            continue
+        assert encode is not None
+        try:
+            # Only integer attributes (ifindex, fd) are ever unknown, in a dry run.
+            payload = encode(0 if type(value) is Placeholder else value)
+        except (struct.error, TypeError, AttributeError, ValueError) as exc:
+            # A bug in a caller (validation happens before encoding), not a user error.
+            raise ProtocolError(f"cannot encode {name}={value!r}: {exc}") from None
+        length = NLA_HDRLEN + len(payload)
+        out += _HDR.pack(length, htype)
+        out += payload
+        if length & 3:
+            out += _PADDING[-length & 3]
     return out
 
 
@@ -177,36 +205,67 @@ def iter_attrs(
                 f"malformed netlink attribute (type {atype & NLA_TYPE_MASK}, length {length})"
             )
         yield atype & NLA_TYPE_MASK, offset + NLA_HDRLEN, length - NLA_HDRLEN
-        offset += _pad(length)
+        offset += (length + 3) & ~3
 
 
-def _decode_value(attr: Attr, data: bytes | memoryview, offset: int, length: int) -> Any:
-    kind = attr.kind
-    raw = bytes(data[offset : offset + length])
-    if kind is Kind.NEST:
-        assert attr.nested is not None
-        return decode_attrs(attr.nested, data, offset, offset + length)
-    if kind is Kind.U32 and length == 4:
-        return _U32.unpack(raw)[0]
-    if kind is Kind.UINT and length in _UINT_BY_LENGTH:
-        return _UINT_BY_LENGTH[length].unpack(raw)[0]
-    if kind is Kind.BE16 and length == 2:
-        return _BE16.unpack(raw)[0]
-    if kind is Kind.IPV4 and length == 4:
-        return ipaddress.IPv4Address(raw)
-    if kind is Kind.IPV6 and length == 16:
-        return ipaddress.IPv6Address(raw)
-    if kind is Kind.U8 and length == 1:
-        return raw[0]
-    if kind is Kind.U16 and length == 2:
-        return _U16.unpack(raw)[0]
-    if kind is Kind.S32 and length == 4:
-        return _S32.unpack(raw)[0]
-    if kind is Kind.BINARY or kind is Kind.SECRET:
-        return raw
-    if kind is Kind.STRING:
-        return raw.split(b"\0", 1)[0].decode(errors="replace")
-    raise ProtocolError(f"attribute {attr.name} has {length} bytes, which is not a {kind.value}")
+Decoder = Callable[[Any, int, int, str], Any]
+
+
+def _wrong_size(name: str, length: int, kind: Kind) -> ProtocolError:
+    return ProtocolError(f"attribute {name} has {length} bytes, which is not a {kind.value}")
+
+
+def _fixed(fmt: struct.Struct, kind: Kind) -> Decoder:
+    size = fmt.size
+
+    def decode(data: Any, offset: int, length: int, name: str) -> Any:
+        if length != size:
+            raise _wrong_size(name, length, kind)
+        return fmt.unpack_from(data, offset)[0]
+
+    return decode
+
+
+def _decode_uint(data: Any, offset: int, length: int, name: str) -> Any:
+    fmt = _UINT_BY_LENGTH.get(length)
+    if fmt is None:
+        raise _wrong_size(name, length, Kind.UINT)
+    return fmt.unpack_from(data, offset)[0]
+
+
+def _decode_ipv4(data: Any, offset: int, length: int, name: str) -> Any:
+    if length != 4:
+        raise _wrong_size(name, length, Kind.IPV4)
+    return ipaddress.IPv4Address(_BE32.unpack_from(data, offset)[0])
+
+
+def _decode_ipv6(data: Any, offset: int, length: int, name: str) -> Any:
+    if length != 16:
+        raise _wrong_size(name, length, Kind.IPV6)
+    return ipaddress.IPv6Address(bytes(data[offset : offset + 16]))
+
+
+def _decode_binary(data: Any, offset: int, length: int, name: str) -> Any:
+    return bytes(data[offset : offset + length])
+
+
+def _decode_string(data: Any, offset: int, length: int, name: str) -> Any:
+    return bytes(data[offset : offset + length]).split(b"\0", 1)[0].decode(errors="replace")
+
+
+_DECODERS: dict[Kind, Decoder] = {
+    Kind.U8: _fixed(_U8, Kind.U8),
+    Kind.U16: _fixed(_U16, Kind.U16),
+    Kind.U32: _fixed(_U32, Kind.U32),
+    Kind.S32: _fixed(_S32, Kind.S32),
+    Kind.UINT: _decode_uint,
+    Kind.BE16: _fixed(_BE16, Kind.BE16),
+    Kind.IPV4: _decode_ipv4,
+    Kind.IPV6: _decode_ipv6,
+    Kind.BINARY: _decode_binary,
+    Kind.SECRET: _decode_binary,
+    Kind.STRING: _decode_string,
+}
 
 
 def decode_attrs(
@@ -214,13 +273,29 @@ def decode_attrs(
 ) -> dict[str, Any]:
     """Decode a run of TLVs; unknown types are kept as `UNKNOWN_<id>` with raw bytes,
     so a newer kernel's extra attributes never break an older ovpnctl."""
+    decoders = attrset.decoders
     out: dict[str, Any] = {}
-    for atype, poff, plen in iter_attrs(data, offset, end):
-        attr = attrset.by_id.get(atype)
-        if attr is None:
+    stop = len(data) if end is None else end
+    while offset + NLA_HDRLEN <= stop:
+        length, atype = _HDR.unpack_from(data, offset)
+        if length < NLA_HDRLEN or offset + length > stop:
+            raise ProtocolError(
+                f"malformed netlink attribute (type {atype & NLA_TYPE_MASK}, length {length})"
+            )
+        atype &= NLA_TYPE_MASK
+        poff = offset + NLA_HDRLEN
+        plen = length - NLA_HDRLEN
+        entry = decoders.get(atype)
+        if entry is None:
             out[f"UNKNOWN_{atype}"] = bytes(data[poff : poff + plen])
-            continue
-        out[attr.name] = _decode_value(attr, data, poff, plen)
+        else:
+            name, decode, nested = entry
+            if nested is not None:
+                out[name] = decode_attrs(nested, data, poff, poff + plen)
+            else:
+                assert decode is not None
+                out[name] = decode(data, poff, plen, name)
+        offset += (length + 3) & ~3
     return out
 
 
