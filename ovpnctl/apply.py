@@ -135,6 +135,7 @@ def apply_config(
             sockets=sockets,
             record=stored,
             allow_key_reuse=allow_key_reuse,
+            dry_run=dry_run,
         )
         try:
             if dry_run:

@@ -577,8 +577,10 @@ class Planner:
         sockets: SocketPool,
         record: AppliedState | None,
         allow_key_reuse: bool = False,
+        dry_run: bool = False,
     ) -> None:
         self.config = config
+        self.dry_run = dry_run
         self.backend = backend
         self.hostnet = hostnet
         self.ledger = ledger
@@ -996,37 +998,32 @@ class Planner:
 
     def _must_wait(self, peer: PeerSpec, kept: list[int], gone: list[int]) -> bool | None:
         """Whether a new peer can only be added after the removals (None: cannot at all)."""
-        where = peer.where
         if self.config.transport is Transport.UDP:
             assert peer.listen is not None
             if Capability.KERNEL_HOLDS_SOCKET not in self.caps and not self.sockets.holds_tunnel:
-                self.issues.add(
-                    where,
+                return self._cannot_add(
+                    peer,
                     f"the {self.backend.name} kernel removes a peer as soon as its socket "
                     "closes, and this command exits when done; run `ovpnctl up` (the "
                     "supervisor holds the sockets) to add peers",
                 )
-                return None
             if (
                 Capability.ONE_SOCKET_PER_INTERFACE in self.caps
                 and not self.sockets.has_udp(peer.listen)
                 and self.current
             ):
                 if kept:
-                    self.issues.add(
-                        where,
+                    return self._cannot_add(
+                        peer,
                         f"{self.ifname} already carries peers on a socket this process does "
                         "not hold, and the kernel takes one socket per interface; add peers "
                         "through the `ovpnctl up` supervisor that created them",
                     )
-                    return None
                 return True  # a fresh socket is accepted once the old peers are gone
         elif not self.sockets.holds_tunnel:
-            self.issues.add(
-                where,
-                "a TCP peer lives only as long as its connection; run `ovpnctl up` to add it",
+            return self._cannot_add(
+                peer, "a TCP peer lives only as long as its connection; run `ovpnctl up` to add it"
             )
-            return None
         if self.config.mode is Mode.P2P and gone:
             return True  # p2p: one peer at a time
         taken = set()
@@ -1034,6 +1031,15 @@ class Planner:
             cur = self.current[pid]
             taken |= {cur.vpn_ipv4, cur.vpn_ipv6} - {None}
         return bool({peer.vpn_ipv4, peer.vpn_ipv6} & taken)
+
+    def _cannot_add(self, peer: PeerSpec, reason: str) -> bool | None:
+        """A peer this process cannot add: an error, or in a dry run a note (the plan is
+        still shown, since `ovpnctl up` would carry it out)."""
+        if self.dry_run:
+            self.plan.notes.append(f"peer {peer.peer_id}: {reason}")
+            return False
+        self.issues.add(peer.where, reason)
+        return None
 
     # -- ledger ----------------------------------------------------------------------------
     def _check_ledger(self) -> None:
@@ -1081,7 +1087,9 @@ def build_plan(
     sockets: SocketPool,
     record: AppliedState | None,
     allow_key_reuse: bool = False,
+    dry_run: bool = False,
 ) -> Plan:
+    """`dry_run`: only for showing; what this process could not carry out becomes a note."""
     planner = Planner(
         config,
         backend=backend,
@@ -1090,5 +1098,6 @@ def build_plan(
         sockets=sockets,
         record=record,
         allow_key_reuse=allow_key_reuse,
+        dry_run=dry_run,
     )
     return planner.build()
