@@ -4,7 +4,9 @@ Two workloads: (a) an if_ovpn OVPN_NEW_KEY request (the golden ``ovpn_new_key_ae
 and (b) an OVPN_GET_PEER_STATS reply with 10,000 peers shaped like the golden
 ``ovpn_reply_peer_stats_*`` cases. The in-run baseline is ``json.dumps`` + ``json.loads`` of the
 equivalent plain dict (binaries as hex), so ratios stay meaningful on a busy or slow machine.
-Times are the best of several repeats. Run: ``python bench/nvlist_bench.py [--quick]``.
+Times are the best of several repeats. The pure codec is measured twice: as used (it learns the
+layout of recurring buffers and lists, see nvlist_ffi/shapes.py) and with shapes switched off
+(pair-by-pair). Run: ``python bench/nvlist_bench.py [--quick]``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nvlist_ffi import NVList, NVListArray, codec
+from nvlist_ffi import NVList, NVListArray, codec, decoder, encoder
 
 NEW_KEY_CASE = "ovpn_new_key_aes256gcm"
 TARGETS_US = {"new_key pack+unpack": 15.0, "peer_stats unpack": 60_000.0}
@@ -69,6 +71,11 @@ def best_us(action: Callable[[], object], budget_s: float, repeats: int) -> floa
     return min(timer.repeat(repeat=repeats, number=number)) / number * 1e6
 
 
+def _shapes(enabled: bool) -> None:
+    encoder.SHAPES_ENABLED = enabled
+    decoder.SHAPES_ENABLED = enabled
+
+
 def _libnv() -> Any:
     try:
         from nvlist_ffi import libnv
@@ -95,7 +102,7 @@ def main() -> int:
     assert codec.pack(new_key) == new_key_bytes
     libnv = _libnv()
 
-    rows: list[tuple[str, float, float | None, float]] = []
+    rows: list[tuple[str, float, float, float | None, float]] = []
     for label, nvl, data in (
         ("new_key", new_key, new_key_bytes),
         (f"peer_stats ({args.peers} peers)", stats, stats_bytes),
@@ -106,23 +113,38 @@ def main() -> int:
         json_unpack = best_us(lambda t=text: json.loads(t), budget, repeats)
         pure_pack = best_us(lambda n=nvl: codec.pack(n), budget, repeats)
         pure_unpack = best_us(lambda b=data: codec.unpack(b), budget, repeats)
+        _shapes(False)
+        plain_pack = best_us(lambda n=nvl: codec.pack(n), budget, repeats)
+        plain_unpack = best_us(lambda b=data: codec.unpack(b), budget, repeats)
+        _shapes(True)
         libnv_pack = libnv_unpack = None
         if libnv is not None:
             libnv_pack = best_us(lambda n=nvl: libnv.pack(n), budget, repeats)
             libnv_unpack = best_us(lambda b=data: libnv.unpack(b), budget, repeats)
-        rows.append((f"{label} pack", pure_pack, libnv_pack, json_pack))
-        rows.append((f"{label} unpack", pure_unpack, libnv_unpack, json_unpack))
+        rows.append((f"{label} pack", pure_pack, plain_pack, libnv_pack, json_pack))
+        rows.append((f"{label} unpack", pure_unpack, plain_unpack, libnv_unpack, json_unpack))
         both = None if libnv_pack is None or libnv_unpack is None else libnv_pack + libnv_unpack
         rows.append(
-            (f"{label} pack+unpack", pure_pack + pure_unpack, both, json_pack + json_unpack)
+            (
+                f"{label} pack+unpack",
+                pure_pack + pure_unpack,
+                plain_pack + plain_unpack,
+                both,
+                json_pack + json_unpack,
+            )
         )
 
     print(f"nvlist codec benchmark (python {sys.version.split()[0]}, best of {repeats})")
-    print(f"{'workload':<40}{'pure µs':>12}{'libnv µs':>12}{'json µs':>12}{'pure/json':>11}")
-    for label, pure, lib, base in rows:
+    print(
+        f"{'workload':<38}{'pure µs':>12}{'no shapes':>12}{'libnv µs':>12}{'json µs':>12}"
+        f"{'pure/json':>11}"
+    )
+    for label, pure, plain_time, lib, base in rows:
         lib_text = f"{lib:12.2f}" if lib is not None else f"{'n/a':>12}"
-        print(f"{label:<40}{pure:12.2f}{lib_text}{base:12.2f}{pure / base:10.2f}x")
-    measured = {label: pure for label, pure, _, _ in rows}
+        print(
+            f"{label:<38}{pure:12.2f}{plain_time:12.2f}{lib_text}{base:12.2f}{pure / base:10.2f}x"
+        )
+    measured = {label: pure for label, pure, _, _, _ in rows}
     new_key_total = measured["new_key pack+unpack"]
     stats_unpack = measured[f"peer_stats ({args.peers} peers) unpack"]
     print()

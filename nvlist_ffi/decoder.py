@@ -30,9 +30,11 @@ EEXIST, which is what libnv built without assertions returns.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from typing import Any, cast
 
+from nvlist_ffi.encoder import pack_general
 from nvlist_ffi.errors import NVListError
 from nvlist_ffi.model import (
     NV_FLAG_IGNORE_CASE,
@@ -62,7 +64,6 @@ from nvlist_ffi.model import (
     Value,
     fold_name,
 )
-from nvlist_ffi.pack import pack_general
 from nvlist_ffi.shapes import MAX_SHAPE_BYTES, Shape, compile_shape
 from nvlist_ffi.wire import (
     HEADER_FLAGS_ALLOWED,
@@ -369,7 +370,7 @@ def unpack(data: bytes | bytearray | memoryview, flags: int = 0) -> NVList:
         raise NVListError("EINVAL", f"unpack flags must combine 0x01 and 0x02, not {flags!r}")
     buf = data if type(data) is bytes else bytes(data)
     key = buf[:HEADER_SIZE]
-    shapes = _BUFFER_SHAPES.get(key)
+    shapes = _BUFFER_SHAPES.get(key) if SHAPES_ENABLED else None
     if shapes is not None and len(buf) > 2 and buf[2] == flags:
         for shape in shapes:
             if shape.length == len(buf):
@@ -382,7 +383,9 @@ def unpack(data: bytes | bytearray | memoryview, flags: int = 0) -> NVList:
         result = None
     if result is not None:
         if SHAPES_ENABLED:
-            _learn(key, buf, result)
+            # A shape is an optimisation: failing to learn one must never fail the call.
+            with contextlib.suppress(Exception):
+                _learn(key, buf, result)
         return result
     try:
         return unpack_strict(buf, flags)

@@ -11,6 +11,7 @@ NULs, cycles) rather than emit bytes libnv would refuse.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from typing import Any
 
@@ -50,7 +51,7 @@ __all__ = ["pack"]
 def pack(nvl: NVList) -> bytes:
     """Encode ``nvl`` exactly as libnv's ``nvlist_pack`` does on a little-endian host."""
     key = (nvl._flags, *nvl._names)
-    shapes = _PACK_SHAPES.get(key)
+    shapes = _PACK_SHAPES.get(key) if SHAPES_ENABLED else None
     if shapes is not None:
         for shape in shapes:
             data = shape.encode(nvl)
@@ -58,7 +59,9 @@ def pack(nvl: NVList) -> bytes:
                 return data
     data = pack_general(nvl)
     if SHAPES_ENABLED:
-        _learn(key, nvl, data)
+        # A shape is an optimisation: failing to learn one must never fail the call.
+        with contextlib.suppress(Exception):
+            _learn(key, nvl, data)
     return data
 
 

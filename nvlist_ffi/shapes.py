@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
 from nvlist_ffi.model import (
@@ -54,12 +55,15 @@ _LIST_ARRAY = 11  # pack-time length check only: an nvlist array's element count
 _SIZE = 100  # a list header's "bytes to the end" field in a relative (array element) shape
 _CONST = -1
 
+# How a build step gathers its values from the pool (see Shape._build).
+_EMPTY, _SLICE, _PICK, _ONE = range(4)
+
 _ARRAY_REF = 1 << 30
 """Recipe entries >= this refer to an nvlist array (index - _ARRAY_REF in ``arrays``)."""
 
 _BOOL_ELEMENT: tuple[bool | int, ...] = (False, True, *range(2, 256))
 
-MAX_SHAPE_BYTES = 1 << 16
+MAX_SHAPE_BYTES = 1 << 14
 """Whole-buffer shapes are for requests and small replies; large replies use element shapes."""
 
 
@@ -68,15 +72,14 @@ class Shape:
 
     __slots__ = (
         "args_template",
-        "arrays",
         "const_expected",
         "const_iter",
         "const_reader",
         "conversions",
         "length",
-        "lists",
         "plan",
         "sizes",
+        "steps",
         "var_iter",
         "var_reader",
         "writer",
@@ -90,11 +93,10 @@ class Shape:
     const_iter: Callable[[Any], Any]
     sizes: tuple[tuple[int, int], ...]
     conversions: tuple[tuple[int, int, int], ...]
-    lists: tuple[tuple[int, tuple[Name, ...], Any], ...]
-    arrays: tuple[tuple[int, ...], ...]
+    steps: tuple[tuple[int, tuple[Name, ...] | None, int, Any], ...]
     writer: Callable[..., bytes] | None
     args_template: list[Any]
-    plan: tuple[tuple[int, int, int, int, list[Name], tuple[type, ...], tuple[Any, ...]], ...]
+    plan: tuple[tuple[Any, ...], ...]
 
     # -- decoding ---------------------------------------------------------------------------------
 
@@ -133,9 +135,8 @@ class Shape:
         for index, after_header in self.sizes:
             if values[index] != end - offset - after_header:
                 return None
-        pool: Any = values
+        pool: list[Any] = list(values)
         if self.conversions:
-            pool = list(values)
             for index, kind, count in self.conversions:
                 raw = pool[index]
                 if kind == _STRING:
@@ -160,29 +161,29 @@ class Shape:
                     if raw[-1] != 0 or raw.count(0) != count:
                         return None
                     pool[index] = StringArray([_c_string(s) for s in raw[:-1].split(b"\0")])
-        built: list[NVList] = []
         new = NVList.__new__
-        arrays = self.arrays
-        for flags, names, recipe in self.lists:
+        append = pool.append
+        for flags, names, mode, source in self.steps:
+            if mode == _SLICE:
+                items = pool[source]
+            elif mode == _PICK:
+                items = list(source(pool))
+            elif mode == _ONE:
+                items = [pool[source]]
+            else:
+                items = []
+            if names is None:
+                append(NVListArray(items))
+                continue
             nvl = new(NVList)
             nvl._names = list(names)
-            if type(recipe) is slice:
-                nvl._values = list(pool[recipe])
-            else:
-                nvl._values = [
-                    pool[r]
-                    if r >= 0
-                    else built[~r]
-                    if r > -_ARRAY_REF
-                    else NVListArray([built[k] for k in arrays[-r - _ARRAY_REF]])
-                    for r in recipe
-                ]
+            nvl._values = items
             nvl._flags = flags
             nvl._index = None
             nvl._owned = True
             nvl._wire = None
-            built.append(nvl)
-        top = built[-1]
+            append(nvl)
+        top: NVList = pool[-1]
         top._owned = owned
         return top
 
@@ -195,7 +196,7 @@ class Shape:
             return None
         args = self.args_template.copy()
         seen: list[NVList] = []
-        for parent, position, element, flags, names, types, checks in self.plan:
+        for parent, position, element, flags, names, types, numbers, sized, others in self.plan:
             if parent < 0:
                 nvl = top
             else:
@@ -206,17 +207,22 @@ class Shape:
             values: list[Any] = nvl._values
             if tuple(map(type, values)) != types:
                 return None
-            for position_in_list, kind, slot, width, count in checks:
+            for position_in_list, slot in numbers:
+                args[slot] = values[position_in_list]
+            for position_in_list, slot, width in sized:
                 value = values[position_in_list]
-                if kind in (_NUMBER, _BOOL):
-                    args[slot] = value
-                elif kind == _BINARY:
-                    if len(value) != width:
+                if type(value) is str:
+                    value = value.encode()
+                    if len(value) != width - 1:
                         return None
-                    args[slot] = value
-                elif kind == _STRING:
-                    data = value.encode() if type(value) is str else bytes(value)
-                    if len(data) != width - 1 or b"\0" in data:
+                elif len(value) != width:
+                    return None
+                args[slot] = value
+            for position_in_list, kind, slot, width, count in others:
+                value = values[position_in_list]
+                if kind == _STRING:  # a CString
+                    data = bytes(value)
+                    if len(data) != width - 1:
                         return None
                     args[slot] = data
                 elif kind == _LIST_ARRAY:
@@ -243,6 +249,68 @@ class Shape:
             return writer(*args)
         except (struct.error, TypeError, OverflowError):
             return None
+
+
+def _steps(
+    lists: list[tuple[int, tuple[Name, ...], list[int]]],
+    arrays: list[list[int]],
+    variables: int,
+) -> tuple[tuple[int, tuple[Name, ...] | None, int, Any], ...]:
+    """Turn post-order lists into build steps over one pool: the varying values first, then
+    each built list (and each nvlist array, right after its last element) in order."""
+    closes_array = {members[-1]: number for number, members in enumerate(arrays)}
+    pool_of_list: dict[int, int] = {}
+    pool_of_array: dict[int, int] = {}
+    steps: list[tuple[int, tuple[Name, ...] | None, int, Any]] = []
+    for number, (flags, names, recipe) in enumerate(lists):
+        refs = [
+            r if r >= 0 else pool_of_list[~r] if r > -_ARRAY_REF else pool_of_array[-r - _ARRAY_REF]
+            for r in recipe
+        ]
+        steps.append((flags, names, *_gather(refs)))
+        pool_of_list[number] = variables + len(steps) - 1
+        if number in closes_array:
+            array = closes_array[number]
+            steps.append((0, None, *_gather([pool_of_list[m] for m in arrays[array]])))
+            pool_of_array[array] = variables + len(steps) - 1
+    return tuple(steps)
+
+
+def _gather(refs: list[int]) -> tuple[int, Any]:
+    if not refs:
+        return _EMPTY, None
+    if refs == list(range(refs[0], refs[0] + len(refs))):
+        return _SLICE, slice(refs[0], refs[-1] + 1)
+    if len(refs) == 1:
+        return _ONE, refs[0]
+    return _PICK, itemgetter(*refs)
+
+
+def _plan_entry(entry: tuple[Any, ...], slot_of_var: dict[int, int]) -> tuple[Any, ...]:
+    """Split a list's value checks by kind so encoding handles the common kinds in tight loops."""
+    parent, position, element, flags, names, types, checks = entry
+    numbers = []
+    sized = []
+    others = []
+    for index, kind, var, width, count in checks:
+        slot = slot_of_var.get(var, -1)
+        if kind in (_NUMBER, _BOOL):
+            numbers.append((index, slot))
+        elif kind == _BINARY or (kind == _STRING and types[index] is str):
+            sized.append((index, slot, width))
+        elif kind != _NULL:
+            others.append((index, kind, slot, width, count))
+    return (
+        parent,
+        position,
+        element,
+        flags,
+        names,
+        types,
+        tuple(numbers),
+        tuple(sized),
+        tuple(others),
+    )
 
 
 def _c_string(raw: bytes) -> str | CString:
@@ -485,18 +553,7 @@ def _assemble(
     shape.var_iter = var_struct.iter_unpack
     shape.sizes = tuple(sizes)
     shape.conversions = tuple(conversions)
-    shape.arrays = tuple(tuple(a) for a in arrays)
-    lists_out: list[tuple[int, tuple[Name, ...], Any]] = []
-    for flags, names, recipe in lists:
-        contiguous = (
-            bool(recipe)
-            and all(0 <= r < _ARRAY_REF for r in recipe)
-            and recipe == list(range(recipe[0], recipe[0] + len(recipe)))
-        )
-        lists_out.append(
-            (flags, names, slice(recipe[0], recipe[-1] + 1) if contiguous else tuple(recipe))
-        )
-    shape.lists = tuple(lists_out)
+    shape.steps = _steps(lists, arrays, variables=len(slot_of_var))
     if relative:
         shape.writer = None
         shape.args_template = []
@@ -504,19 +561,5 @@ def _assemble(
     else:
         shape.writer = struct.Struct("".join(write_format)).pack
         shape.args_template = args_template
-        shape.plan = tuple(
-            (
-                parent,
-                position,
-                element,
-                flags,
-                names,
-                types,
-                tuple(
-                    (p, kind, slot_of_var.get(var, -1), width, count)
-                    for p, kind, var, width, count in checks
-                ),
-            )
-            for parent, position, element, flags, names, types, checks in plan
-        )
+        shape.plan = tuple(_plan_entry(entry, slot_of_var) for entry in plan)
     return shape

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from nvlist_ffi import CString, NVList, NVListArray, NVListError
 from nvlist_ffi.codec import pack, unpack, unpack_strict
-from nvlist_ffi.pack import pack_general
+from nvlist_ffi.encoder import pack_general
 from nvlist_ffi.shapes import compile_shape
 from tests.nvlist_ffi.golden import VALID, VALID_DIR, case_or_fail, params
 from tests.nvlist_ffi.strategies import nvlists
