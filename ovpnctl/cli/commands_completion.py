@@ -23,7 +23,7 @@ def completion(shell: str) -> None:
       ovpnctl completion zsh > "${fpath[1]}/_ovpnctl"
       ovpnctl completion fish > ~/.config/fish/completions/ovpnctl.fish
     """
-    from ovpnctl.cli.main import cli  # noqa: PLC0415 - the root group imports this module
+    from ovpnctl.cli.root import cli  # noqa: PLC0415 - the root group imports this module
 
     completer_class = get_completion_class(shell)
     assert completer_class is not None  # click ships all three
