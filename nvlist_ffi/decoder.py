@@ -12,6 +12,9 @@ raise on truncation. Whenever it meets anything unusual (a big-endian flag, any 
 duplicate) it hands the whole buffer to :func:`unpack_strict`, which then produces the result or
 the exact libnv error. So the fast path may only ever *accept* what the strict one accepts, with
 the same content; a test decodes every golden and fuzzed buffer both ways to hold it to that.
+On top of it, recurring layouts are decoded through compiled shapes (:mod:`nvlist_ffi.shapes`):
+a whole buffer whose layout was seen before, and the elements of an nvlist array that repeat
+the layout of element 0. Shapes match canonical bytes only and apply the same value checks.
 
 Both are single loops with an explicit stack (libnv's nvlist_xunpack is iterative too), so 2,500
 levels of nesting cost memory, not Python stack. Memory stays within a constant factor of the

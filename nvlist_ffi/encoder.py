@@ -6,7 +6,10 @@ placeholders and patched once the total is known, so nothing is measured twice.
 
 The model guarantees an NVList is packable, but the array wrappers are plain lists a caller can
 still mutate after adding them; so the encoder re-checks what is cheap to check (empty arrays,
-NULs, cycles) rather than emit bytes libnv would refuse.
+NULs in string arrays, cycles) rather than emit bytes libnv would refuse.
+
+A list whose layout (flags, names, types, sizes) was packed before is encoded through its
+compiled shape (:mod:`nvlist_ffi.shapes`): one ``struct.pack`` call for the whole buffer.
 """
 
 from __future__ import annotations
@@ -50,18 +53,19 @@ __all__ = ["pack"]
 
 def pack(nvl: NVList) -> bytes:
     """Encode ``nvl`` exactly as libnv's ``nvlist_pack`` does on a little-endian host."""
+    if not SHAPES_ENABLED or len(nvl._names) > _SHAPE_KEY_NAMES_MAX:
+        return pack_general(nvl)
     key = (nvl._flags, *nvl._names)
-    shapes = _PACK_SHAPES.get(key) if SHAPES_ENABLED else None
+    shapes = _PACK_SHAPES.get(key)
     if shapes is not None:
         for shape in shapes:
             data = shape.encode(nvl)
             if data is not None:
                 return data
     data = pack_general(nvl)
-    if SHAPES_ENABLED:
-        # A shape is an optimisation: failing to learn one must never fail the call.
-        with contextlib.suppress(Exception):
-            _learn(key, nvl, data)
+    # A shape is an optimisation: failing to learn one must never fail the call.
+    with contextlib.suppress(Exception):
+        _learn(key, nvl, data)
     return data
 
 
@@ -83,6 +87,8 @@ _PACK_SHAPES: dict[tuple[object, ...], list[Shape]] = {}
 _SIGHTINGS: dict[tuple[object, ...], int] = {}
 _SHAPES_PER_KEY = 4
 _SHAPE_CACHE_MAX = 64
+_SHAPE_KEY_NAMES_MAX = 64
+"""Lists with more top-level pairs than this are not worth a cache key (nor its memory)."""
 
 
 def _learn(key: tuple[object, ...], nvl: NVList, data: bytes) -> None:
