@@ -20,6 +20,13 @@ from ovpnctl.errors import ExitCode, OvpnError
 PROG = "ovpnctl"
 
 
+class OutputClosed(Exception):  # noqa: N818 - an event, not an error of the user's
+    """Standard output's reader went away (`ovpnctl show | head`).
+
+    Raised instead of BrokenPipeError, which click would turn into status 1.
+    """
+
+
 def report(message: str) -> None:
     click.echo(f"{PROG}: {message}", err=True)
 
@@ -55,7 +62,9 @@ def failure(exc: BaseException, *, verbose: int) -> int:
     if isinstance(exc, click.ClickException):
         report(exc.format_message())
         return ExitCode.USAGE
-    if isinstance(exc, BrokenPipeError) or (isinstance(exc, OSError) and exc.errno == errno.EPIPE):
+    if isinstance(exc, OutputClosed | BrokenPipeError) or (
+        isinstance(exc, OSError) and exc.errno == errno.EPIPE
+    ):
         _silence_stdout()
         return ExitCode.IOERR
     if verbose >= 2:

@@ -9,15 +9,17 @@ sees pure JSON.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
 from ovpnctl.cli import render_json
+from ovpnctl.cli.exits import OutputClosed
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -25,6 +27,21 @@ if TYPE_CHECKING:
     from ovpnctl.model import Event, InterfaceState
 
 _NON_TTY_WIDTH = 120  # tables piped to a file should not wrap at 80 columns
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _to_stdout(write: Callable[P, R]) -> Callable[P, R]:
+    """A closed stdout ends the command quietly with EX_IOERR (see exits.OutputClosed)."""
+
+    @functools.wraps(write)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return write(*args, **kwargs)
+        except BrokenPipeError:
+            raise OutputClosed from None
+
+    return guarded
 
 
 class Output:
@@ -34,15 +51,18 @@ class Output:
         self._console: Console | None = None
 
     # -- primitives -------------------------------------------------------------------
+    @_to_stdout
     def document(self, obj: Any) -> None:
         """One JSON document (`show`): indented, for people reading it too."""
         click.echo(json.dumps(obj, indent=2))
 
+    @_to_stdout
     def record(self, obj: Any) -> None:
         """One JSON object per line (streams: events, dry-run requests), flushed."""
         click.echo(json.dumps(obj, separators=(", ", ": ")))
         sys.stdout.flush()
 
+    @_to_stdout
     def text(self, line: str) -> None:
         click.echo(line)
 
@@ -54,11 +74,17 @@ class Output:
         if self._console is None:
             from rich.console import Console  # noqa: PLC0415 - tables only
 
+            class TableConsole(Console):
+                def on_broken_pipe(self) -> None:
+                    """rich would exit with status 1; ovpnctl's is EX_IOERR, like JSON's."""
+                    raise OutputClosed
+
             width = None if sys.stdout.isatty() else _columns()
-            self._console = Console(width=width, highlight=False, soft_wrap=False)
+            self._console = TableConsole(width=width, highlight=False, soft_wrap=False)
         return self._console
 
     # -- what commands show -------------------------------------------------------------
+    @_to_stdout
     def interfaces(
         self, states: Iterable[InterfaceState], backend: str, capabilities: Iterable[str]
     ) -> None:
@@ -71,6 +97,7 @@ class Output:
 
         render_table.interfaces(self.console(), items, backend, caps)
 
+    @_to_stdout
     def event(self, event: Event) -> None:
         if self.json_mode:
             self.record(render_json.event(event))
@@ -79,6 +106,7 @@ class Output:
 
         render_table.event(self.console(), event)
 
+    @_to_stdout
     def planned_calls(self, calls: Iterable[Mapping[str, Any]], *, show_keys: bool) -> None:
         verbose = self.verbose > 0
         if self.json_mode:

@@ -81,3 +81,16 @@ def test_show_json_on_the_model_does_not_import_rich() -> None:
 
 def test_show_table_imports_rich() -> None:
     assert "rich" in loaded_modules(["show"], model=True)
+
+
+@pytest.mark.parametrize("json_mode", [True, False])
+def test_closed_stdout_exits_ioerr_quietly(json_mode: bool) -> None:
+    """`ovpnctl show | head`: the reader is gone before the first write."""
+    argv = [sys.executable, str(REPO / "bench" / "model_launcher.py")]
+    argv += ["--json", "show"] if json_mode else ["show"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # long before the child has started up
+    stderr = proc.stderr.read()
+    assert proc.wait() == 74
+    assert stderr == b""
