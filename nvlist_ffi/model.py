@@ -437,6 +437,12 @@ class NVList:
             target._wire = None if source._wire is None else dict(source._wire)
         return root
 
+    def __copy__(self) -> NVList:
+        return self.copy()
+
+    def __deepcopy__(self, memo: dict[int, object]) -> NVList:
+        return self.copy()
+
     # -- reading --------------------------------------------------------------------------------
 
     @property

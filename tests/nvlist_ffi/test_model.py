@@ -313,6 +313,16 @@ def test_copy_is_deep_and_equal() -> None:
     assert original["s"] == ["x"]
 
 
+def test_copy_module_uses_the_iterative_copy() -> None:
+    import copy
+
+    deep = NVList({"leaf": 1})
+    for _ in range(3000):
+        deep = NVList([("d", deep)])
+    assert copy.deepcopy(deep) == deep
+    assert copy.copy(deep) == deep
+
+
 def test_stored_arrays_are_copies_of_the_argument() -> None:
     numbers = [1, 2]
     nvl = NVList({"n": numbers})
