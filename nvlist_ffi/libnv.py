@@ -374,6 +374,16 @@ class Libnv:
             self._nvlist_destroy(handle)
 
     def _add_flat_array(self, handle: Any, cname: bytes, value: Value) -> None:
+        # Wrappers are plain lists: a caller may have appended anything since `add`
+        # checked them, and cffi would raise its own OverflowError/TypeError for it.
+        try:
+            self._add_flat_array_checked(handle, cname, value)
+        except (OverflowError, TypeError) as exc:
+            raise NVListError(
+                "EINVAL", f"array {cname.decode(errors='replace')!r} holds a bad element: {exc}"
+            ) from None
+
+    def _add_flat_array_checked(self, handle: Any, cname: bytes, value: Value) -> None:
         ffi = self._ffi
         if isinstance(value, NumberArray):
             add = self._optional("nvlist_add_number_array")

@@ -245,6 +245,18 @@ def test_nul_bytes_are_refused_before_libnv_truncates_them(libnv_model: Any) -> 
         assert caught.value.errno == errno.EINVAL
 
 
+def test_array_mutated_after_adding_is_an_nvlist_error(libnv_model: Any) -> None:
+    """Wrappers are lists: a bad element appended later must not escape as a cffi error."""
+    for bad in (-5, 2**64, "x"):
+        nvl = NVList()
+        nvl.add("n", NumberArray([1, 2]))
+        nvl["n"].append(bad)
+        with pytest.raises(NVListError) as caught:
+            libnv_model.pack(nvl)
+        assert caught.value.errno == errno.EINVAL
+        assert "'n'" in str(caught.value)
+
+
 def test_error_paths_destroy_what_they_created(
     libnv_model: Any, libnv_model_live_lists: Any
 ) -> None:
