@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import click
 
+from ovpnctl.cli import commands_config
 from ovpnctl.cli.commands_config import (
-    host_network,
     key_dir_option,
     paths_options,
     report_failure,
     reuse_option,
-    socket_pool,
 )
 from ovpnctl.cli.common import pass_state
 from ovpnctl.cli.state import CliState
@@ -90,7 +89,7 @@ def up(  # noqa: PLR0917 - one parameter per click option
     )
     try:
         backend = state.backend()
-        hostnet = host_network(backend.name)
+        hostnet = commands_config.host_network(backend.name)
         try:
             supervisor = Supervisor(
                 config_file,
@@ -99,7 +98,7 @@ def up(  # noqa: PLR0917 - one parameter per click option
                 paths=paths,
                 log=EventLog(json_lines=json_log),
                 options=options,
-                pool=socket_pool(holds_tunnel=True),
+                pool=commands_config.socket_pool(holds_tunnel=True),
             )
             supervisor.run()
         finally:

@@ -18,6 +18,7 @@ import ipaddress
 import json
 import re
 import subprocess
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -113,6 +114,12 @@ class FreeBSDHostNetwork(HostNetwork):
     def _run(
         argv: Sequence[str], command: str, *, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
+        platform: str = sys.platform
+        if not platform.startswith("freebsd"):
+            # Other systems have tools of the same names with other meanings.
+            raise BackendUnavailableError(
+                f"FreeBSD host networking ({argv[0]}) cannot run on {platform}"
+            )
         try:
             result = subprocess.run(
                 list(argv), capture_output=True, text=True, check=False, timeout=30

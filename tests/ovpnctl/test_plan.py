@@ -217,3 +217,44 @@ def test_a_record_from_another_ledger_stops_the_plan(rig: Rig) -> None:
     with pytest.raises(OvpnError) as info:
         plan_for(rig, ONE_PEER)
     assert "written against another key ledger" in info.value.message
+
+
+MP_ONE = """
+[interface]
+name = "ovpn0"
+mode = "mp"
+listen = "127.0.0.1:0"
+
+[[peer]]
+id = 1
+remote = "192.0.2.1:1194"
+vpn_ipv4 = "10.8.0.2"
+key = { id = 0, encrypt = "a", decrypt = "b" }
+"""
+MP_TWO = (
+    MP_ONE
+    + """
+[[peer]]
+id = 2
+remote = "192.0.2.2:1194"
+vpn_ipv4 = "10.8.0.3"
+key = { id = 0, encrypt = "c", decrypt = "d" }
+"""
+)
+
+
+def test_a_dry_run_shows_what_only_the_supervisor_could_do(rig: Rig) -> None:
+    rig.key("c")
+    rig.key("d")
+    rig.apply(rig.config(MP_ONE), rig.pool())  # a one-shot apply; the kernel keeps the socket
+    with pytest.raises(ConfigValidationError) as info:
+        plan_for(rig, MP_TWO)
+    assert "already carries peers on a socket this process does not hold" in str(info.value)
+    plan = plan_for(rig, MP_TWO, dry_run=True)
+    plan.wipe()
+    assert [type(s).__name__ for s in plan.steps] == ["AddPeer", "InstallKey"]
+    assert plan.notes == [
+        "peer 2: ovpn0 already carries peers on a socket this process does not hold, and the "
+        "kernel takes one socket per interface; add peers through the `ovpnctl up` supervisor "
+        "that created them"
+    ]
