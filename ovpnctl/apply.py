@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ovpnctl.backend import Backend, Capability
+from ovpnctl.backend import Backend
 from ovpnctl.config.paths import Paths, ensure_private_dir
 from ovpnctl.config.record import AppliedState, read_record, write_record
 from ovpnctl.config.schema import TunnelConfig
@@ -206,8 +206,6 @@ def _settle_failed_step(step: Step, ctx: ExecContext, record: AppliedState) -> N
     if step.slot_was_empty:
         with contextlib.suppress(OvpnError):
             ctx.backend.del_key(step.ifname, step.peer_id, step.slot)
-        if Capability.READ_KEYS not in ctx.backend.capabilities:
-            _forget_if_unused(ctx, step, tx_packets=None, ever_primary=False)
         return
     peer = record.peers.get(step.peer_id)
     if peer is not None:  # the slot now holds the old key or the new one: unknown
@@ -252,6 +250,13 @@ def _roll_back(
         undone += 1
         if isinstance(step, InstallKey):
             _forget_unused_install(ctx, step, later, done, tx)
+    if (
+        isinstance(failed_step, InstallKey)
+        and failed_step.slot_was_empty
+        and failed_step.peer_id not in frozen
+    ):
+        # It may have reached the kernel before failing; it was taken out again above.
+        _forget_unused_install(ctx, failed_step, [], done, tx)
     what = f"step {number} of {total} ({failed_step.describe()}) failed: {_message(cause)}"
     if remaining or undo_failed:
         parts = [f"{plan.config.interface}: {what}; undid {undone} earlier step(s)"]
