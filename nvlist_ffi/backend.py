@@ -2,8 +2,9 @@
 
 ``NVLIST_BACKEND`` is ``auto`` (default: libnv when the binding loads, else pure), ``libnv``
 (insist: an unusable libnv is an error, never a silent fallback) or ``pure``. The binding module
-``nvlist_ffi.libnv`` is imported only when it may be used, so machines without libnv (and
-without a working cffi) never touch it. The choice is made once, on first use; :func:`reset`
+``nvlist_ffi.libnv`` is imported only when it may be used, and it imports cffi only once it has
+found a file with libnv's symbols, so machines without libnv (and without a working cffi) pay
+for one ``dlopen`` per candidate name. The choice is made once, on first use; :func:`reset`
 forgets it (tests that change the environment call it).
 """
 
@@ -53,6 +54,11 @@ def _load_libnv(required: bool) -> Backend | None:
                 module.load()
             except NVListError:
                 raise
+            except ImportError as exc:  # cffi, imported once a libnv file was found
+                raise NVListError(
+                    "ENOENT",
+                    f"{BACKEND_ENV}=libnv, but the libnv binding cannot be imported: {exc}",
+                ) from None
             except Exception as exc:
                 raise NVListError(
                     "ENOENT", f"{BACKEND_ENV}=libnv, but libnv cannot be loaded: {exc}"

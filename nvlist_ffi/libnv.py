@@ -19,6 +19,14 @@ Why it is built this way:
 The library is found as ``$NVLIST_LIBNV`` when set (an explicit path, no fallback), else as
 ``libnv.so.1`` (FreeBSD 14+, ``FreeBSD_``-prefixed symbols) and then ``libnv.so.0`` (older,
 unprefixed). The prefix is detected from the symbols, not assumed from the file name.
+
+Looking for libnv must stay cheap, because ``nvlist_ffi``'s ``auto`` backend looks on the first
+pack or unpack of every process, and most processes run where no libnv exists (every Linux
+host). So each candidate is first opened with ``dlopen(3)`` through ctypes and checked for
+libnv's symbols; only a file that has them costs the cdef parse (pycparser: tens of
+milliseconds) and cffi's import. cffi's own ``dlopen`` is never given a file that may be
+missing, because on failure it asks ``ctypes.util.find_library``, which runs ldconfig and a
+compiler in subprocesses.
 """
 
 from __future__ import annotations
@@ -28,8 +36,6 @@ import os
 import threading
 from dataclasses import dataclass
 from typing import Any
-
-import cffi
 
 from nvlist_ffi import _libnv_cdef
 from nvlist_ffi.errors import NVListError
@@ -107,6 +113,8 @@ class _State:
 def _get_ffi() -> Any:
     with _State.lock:
         if _State.ffi is None:
+            import cffi  # noqa: PLC0415 - only once a file with libnv's symbols was found
+
             ffi = cffi.FFI()
             ffi.cdef(_libnv_cdef.declarations())
             _State.ffi = ffi
@@ -543,11 +551,38 @@ def _candidates() -> tuple[list[str], bool]:
     return list(DEFAULT_NAMES), False
 
 
-def _dlopen_reason(exc: OSError, name: str) -> str:
-    """dlerror()'s text without cffi's wrapping and its ctypes find_library afterthought."""
-    text = str(exc).split(".  Additionally,")[0]
-    prefix = f"cannot load library {name!r}: "
-    return text[len(prefix) :] if text.startswith(prefix) else text
+def _locate(name: str) -> str:
+    """The file ``dlopen(3)`` is given for ``name``.
+
+    A name with a dot or a slash is a file name, opened as is. A bare library name (``"nv"``,
+    only ever given explicitly) is resolved by ``ctypes.util.find_library`` as cffi and ctypes
+    resolve one; that runs subprocesses, which is why the default names are file names.
+    """
+    if "." in name or "/" in name or os.sep in name:
+        return name
+    import ctypes.util  # noqa: PLC0415 - only for an explicit bare name
+
+    found = ctypes.util.find_library(name)
+    if found is None:
+        raise OSError(_errno.ENOENT, f"ctypes.util.find_library finds no library called {name!r}")
+    return found
+
+
+def _probe(file: str) -> tuple[Any, str]:
+    """Open ``file`` with ``dlopen(3)`` alone and find libnv's symbol prefix in it.
+
+    Returns a ctypes handle (which keeps the file loaded while cffi opens it again) and the
+    prefix; raises OSError carrying ``dlerror()``'s text or saying which symbols are missing.
+    Nothing here parses declarations, so a miss costs one ``dlopen``.
+    """
+    import ctypes  # noqa: PLC0415 - not needed until something is looked for
+
+    handle = ctypes.CDLL(file)
+    for prefix in _libnv_cdef.PREFIXES:
+        if hasattr(handle, prefix + "nvlist_create"):
+            return handle, prefix
+    tried = " or ".join(f"{prefix}nvlist_create" for prefix in _libnv_cdef.PREFIXES)
+    raise OSError(_errno.ENOEXEC, f"has neither {tried}")
 
 
 def open_library(path: str | None = None) -> Libnv:
@@ -556,7 +591,6 @@ def open_library(path: str | None = None) -> Libnv:
     Not cached (see :func:`load` for the process-wide instance). Raises :class:`LibnvLoadError`
     naming every file tried and why each failed.
     """
-    ffi = _get_ffi()
     if path is not None:
         names, explicit = [path], True
     else:
@@ -564,18 +598,15 @@ def open_library(path: str | None = None) -> Libnv:
     failures: list[str] = []
     for name in names:
         try:
-            lib = ffi.dlopen(name)
+            file = _locate(name)
+            handle, prefix = _probe(file)
+            ffi = _get_ffi()
+            lib = ffi.dlopen(file)  # loaded already, so cffi finds it without a search
         except OSError as exc:
-            failures.append(f"{name} ({_dlopen_reason(exc, name)})")
+            failures.append(f"{name} ({exc.strerror or exc})")
             continue
-        for prefix in _libnv_cdef.PREFIXES:
-            try:
-                getattr(lib, prefix + "nvlist_create")
-            except AttributeError:
-                continue
-            return Libnv(name, ffi, lib, ffi.dlopen(None), prefix)
-        tried = " or ".join(f"{prefix}nvlist_create" for prefix in _libnv_cdef.PREFIXES)
-        failures.append(f"{name} (has neither {tried})")
+        del handle  # cffi holds its own reference to the library now
+        return Libnv(name, ffi, lib, ffi.dlopen(None), prefix)
     source = f" (from ${LIBNV_ENV})" if explicit and path is None else ""
     raise LibnvLoadError(_errno.ENOENT, f"no usable libnv{source}; tried " + "; ".join(failures))
 

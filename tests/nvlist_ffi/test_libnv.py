@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import subprocess
@@ -117,6 +118,72 @@ def test_a_library_missing_a_required_function_is_refused(libnv_model: Any, tmp_
         libnv.open_library(str(target))
     assert caught.value.errno == errno.ENOSYS
     assert "FreeBSD_nvlist_destroy" in str(caught.value)
+
+
+PROBE_SCRIPT = """
+import json, sys
+events = []
+sys.addaudithook(
+    lambda event, args: events.append(event)
+    if event.startswith(("subprocess.", "os.posix_spawn", "os.exec", "os.fork", "os.system"))
+    else None
+)
+import nvlist_ffi
+from nvlist_ffi import libnv
+nvlist_ffi.pack(nvlist_ffi.NVList({"a": 1}))
+report = {
+    "backend": nvlist_ffi.backend_name(),
+    "imported": [name for name in ("cffi", "pycparser") if name in sys.modules],
+    "spawned": events,
+}
+try:
+    libnv.load()
+except OSError as exc:
+    report["error"] = str(exc)
+print(json.dumps(report))
+"""
+
+
+def _probe_in_fresh_process(library: str) -> dict[str, Any]:
+    env = {**os.environ, libnv.LIBNV_ENV: library}
+    env.pop(backend.BACKEND_ENV, None)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE_SCRIPT], env=env, capture_output=True, text=True, check=True
+    )
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
+
+
+@pytest.mark.parametrize("found", ["nothing", "not libnv"])
+def test_looking_for_libnv_in_vain_is_cheap(found: str, tmp_path: Any) -> None:
+    """The auto backend looks for libnv in every process that packs. Without one, that is a
+    dlopen per name: no cffi, no cdef parse, no ldconfig/compiler subprocess."""
+    libc = "libc.so.6" if sys.platform.startswith("linux") else "libc.so.7"
+    library = str(tmp_path / "libnv.so.1") if found == "nothing" else libc
+    report = _probe_in_fresh_process(library)
+    assert report["backend"] == "pure"
+    assert report["imported"] == []
+    assert report["spawned"] == []
+    assert library in report["error"]
+
+
+def test_a_found_libnv_is_bound_without_subprocesses(libnv_model_builds: Any) -> None:
+    """The control for the test above: the same script sees cffi once libnv is there."""
+    report = _probe_in_fresh_process(str(libnv_model_builds.prefixed))
+    assert report["backend"] == "libnv"
+    assert "cffi" in report["imported"]
+    assert report["spawned"] == []
+    assert "error" not in report
+
+
+def test_a_bare_library_name_is_looked_up_like_cffi_does() -> None:
+    """A bare name (explicit only) goes through ctypes.util.find_library, as before."""
+    with pytest.raises(libnv.LibnvLoadError) as caught:
+        libnv.open_library("c")
+    assert "c (has neither FreeBSD_nvlist_create or nvlist_create)" in str(caught.value)
+    with pytest.raises(libnv.LibnvLoadError) as caught:
+        libnv.open_library("nv-no-such-library")
+    assert "no library called 'nv-no-such-library'" in str(caught.value)
 
 
 def test_array_functions_are_optional(libnv_model_builds: Any, libnv_model: Any) -> None:
