@@ -1,10 +1,10 @@
 """ovpn links over rtnetlink: create (with the mode), delete, up, list.
 
-pyroute2 0.9 does not know the `ovpn` link kind, so its IFLA_INFO_DATA (one u8,
-IFLA_OVPN_MODE) is described here and registered with pyroute2's link-kind plugin
-table; pyroute2's `ifinfmsg` then encodes and decodes it like any other kind. Messages
-are built explicitly (not through `IPRoute.link()`'s keyword guessing) so tests can
-check their bytes without a kernel.
+pyroute2's `ifinfmsg` encodes and decodes the link messages; it does not know the
+`ovpn` link kind, so the kind's IFLA_INFO_DATA (one u8, IFLA_OVPN_MODE) is built with
+ovpnctl's own attribute codec and handed to pyroute2 as opaque bytes. Messages are built
+explicitly (not through `IPRoute.link()`'s keyword guessing) so tests can check their
+bytes without a kernel.
 """
 
 from __future__ import annotations
@@ -15,7 +15,14 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-from ovpnctl.errors import BackendUnavailableError, ExitCode, KernelError, ValidationError
+from ovpnctl.errors import (
+    BackendUnavailableError,
+    ExitCode,
+    KernelError,
+    ProtocolError,
+    ValidationError,
+)
+from ovpnctl.linux.nla import Attr, AttrSet, Kind, decode_attrs, encode_attrs
 from ovpnctl.linux.nlsock import (
     NETLINK_ROUTE,
     NLMSG_HDRLEN,
@@ -73,23 +80,43 @@ class LinkInfo:
         return self.kind == LINK_KIND
 
 
-_registered = False
+# IFLA_INFO_DATA of kind "ovpn": the attribute set, encoded with our own codec.
+OVPN_LINK_DATA = AttrSet("ovpn_link", (Attr(IFLA_OVPN_MODE, "IFLA_OVPN_MODE", Kind.U8),))
 
 
-def register_ovpn_kind() -> None:
-    """Teach pyroute2's ifinfmsg the ovpn IFLA_INFO_DATA layout (idempotent)."""
-    global _registered  # noqa: PLW0603 - one process-wide registration in pyroute2
-    if _registered:
-        return
-    from pyroute2.netlink import nla  # noqa: PLC0415
+def _ovpn_kind_known_to_pyroute2() -> bool:
     from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg  # noqa: PLC0415
 
-    class ovpn_link_data(nla):  # type: ignore[misc]  # noqa: N801 - pyroute2 naming
-        prefix = "IFLA_"
-        nla_map = (("IFLA_OVPN_UNSPEC", "none"), ("IFLA_OVPN_MODE", "uint8"))
+    return LINK_KIND in ifinfmsg.ifinfo.data_map
 
-    ifinfmsg.ifinfo.register_link_kind(module={LINK_KIND: ovpn_link_data})
-    _registered = True
+
+def info_data(mode: Mode) -> Any:
+    """IFLA_INFO_DATA for pyroute2's ifinfmsg.
+
+    pyroute2 0.9.7 has no ovpn kind, so it carries IFLA_INFO_DATA as opaque bytes: we
+    encode IFLA_OVPN_MODE ourselves. Registering a kind in pyroute2 would change a
+    process-wide table other code relies on (and may unregister), so this module never
+    does; if someone else registered one, their nested form is used instead.
+    """
+    if _ovpn_kind_known_to_pyroute2():
+        return {"attrs": [("IFLA_OVPN_MODE", OVPN_MODE[mode])]}
+    return bytes(encode_attrs(OVPN_LINK_DATA, [("IFLA_OVPN_MODE", OVPN_MODE[mode])]))
+
+
+def mode_from_info_data(data: Any) -> Mode | None:
+    """The mode from a decoded IFLA_INFO_DATA: a hex dump (kind unknown to pyroute2) or
+    a nested message (kind registered by someone)."""
+    if data is None:
+        return None
+    if hasattr(data, "get_attr"):
+        value = data.get_attr("IFLA_OVPN_MODE")
+    else:
+        try:
+            raw = bytes.fromhex(str(data).replace(":", ""))
+            value = decode_attrs(OVPN_LINK_DATA, raw).get("IFLA_OVPN_MODE")
+        except (ValueError, ProtocolError):
+            return None
+    return MODE_BY_VALUE.get(value) if value is not None else None
 
 
 def newlink_record(name: str, mode: Mode) -> dict[str, Any]:
@@ -110,7 +137,6 @@ def newlink_record(name: str, mode: Mode) -> dict[str, Any]:
 
 def newlink_message(name: str, mode: Mode) -> Any:
     """RTM_NEWLINK for an ovpn link of the given mode, as a pyroute2 ifinfmsg."""
-    register_ovpn_kind()
     from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg  # noqa: PLC0415
 
     msg = ifinfmsg()
@@ -122,7 +148,7 @@ def newlink_message(name: str, mode: Mode) -> Any:
             {
                 "attrs": [
                     ("IFLA_INFO_KIND", LINK_KIND),
-                    ("IFLA_INFO_DATA", {"attrs": [("IFLA_OVPN_MODE", OVPN_MODE[mode])]}),
+                    ("IFLA_INFO_DATA", info_data(mode)),
                 ]
             },
         ),
@@ -137,10 +163,8 @@ def link_info(msg: Any) -> LinkInfo:
     linkinfo = msg.get_attr("IFLA_LINKINFO")
     if linkinfo is not None:
         kind = linkinfo.get_attr("IFLA_INFO_KIND")
-        data = linkinfo.get_attr("IFLA_INFO_DATA")
-        if kind == LINK_KIND and data is not None and hasattr(data, "get_attr"):
-            value = data.get_attr("IFLA_OVPN_MODE")
-            mode = MODE_BY_VALUE.get(value) if value is not None else None
+        if kind == LINK_KIND:
+            mode = mode_from_info_data(linkinfo.get_attr("IFLA_INFO_DATA"))
     stats: dict[str, int] = {}
     raw_stats = msg.get_attr("IFLA_STATS64")
     if raw_stats is not None:
@@ -182,7 +206,6 @@ class Links:
     around the backend's creation, and its `nlm_request` fails outright in 0.9.7)."""
 
     def __init__(self) -> None:
-        register_ovpn_kind()
         self.sock = NetlinkSocket(NETLINK_ROUTE)
 
     def close(self) -> None:

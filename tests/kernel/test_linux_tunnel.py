@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from netns import NetnsPair, create_netns_pair, destroy_netns_pair
+from netns import NetnsPair, create_netns_pair, destroy_netns_pair, ip
 from ovpn_fixtures import (
     ICMP_HEADERS,
     KEEPALIVE_PAYLOAD,
@@ -323,3 +323,38 @@ def test_destroying_the_interface_tears_its_peers_down(tunnel: Tunnel) -> None:
     assert [(e.kind, e.peer_id, e.reason) for e in events] == [
         (EventKind.PEER_DELETED, 9, DeleteReason.TEARDOWN)
     ]
+
+
+def test_remote_float_is_followed_and_notified_where_the_kernel_can(tunnel: Tunnel) -> None:
+    """The client moves its source address (PEER_SET with a new local address on a
+    socket bound to 0.0.0.0); the server follows the authenticated packets to the new
+    address. Kernels with PEER_FLOAT_NTF say so; 6.17 floats silently (sheet section 5)."""
+    server, client, pair = tunnel.server, tunnel.client, tunnel.pair
+    name = "ovpn-fl"
+    server.link(name, Mode.P2P, "10.12.0.1/24")
+    client.link(name, Mode.P2P, "10.12.0.2/24")
+    far = Endpoint.parse(f"{pair.left.ipv4.ip}:1197")
+    server.add_peer(
+        name, PeerConfig(8, Endpoint.parse(f"{pair.right.ipv4.ip}:1197")),
+        server.udp(f"{pair.left.ipv4.ip}:1197"),
+    )  # fmt: skip
+    local = Endpoint.parse(f"{pair.right.ipv4.ip}:0")
+    client.add_peer(name, PeerConfig(8, far, local=local), client.udp("0.0.0.0:1197"))
+    keys = KeyPair.generate(Cipher.AES_256_GCM)
+    install(server, name, keys.for_a(8, 0, KeySlot.PRIMARY))
+    install(client, name, keys.for_b(8, 0, KeySlot.PRIMARY))
+    assert client.ping("10.12.0.1", count=2).lossless
+    server.consume_events(name)
+
+    moved = "10.200.0.3"
+    ip("-n", pair.right.netns, "addr", "add", f"{moved}/24", "dev", pair.right.ifname)
+    client.update_peer(name, PeerConfig(8, far, local=Endpoint.parse(f"{moved}:0")))
+    assert client.ping("10.12.0.1", count=2).lossless
+    assert server.peer_state(name, 8).remote == Endpoint.parse(f"{moved}:1197")
+    if server.features.float_notifications:
+        events, _ = server.wait_for_events(name, lambda evs: len(evs) >= 1, timeout=5)
+        assert [(e.kind, e.peer_id, e.address) for e in events] == [
+            (EventKind.FLOAT, 8, Endpoint.parse(f"{moved}:1197"))
+        ]
+    else:
+        assert server.consume_events(name) == []

@@ -9,7 +9,7 @@ import pytest
 
 from ovpnctl.errors import ValidationError
 from ovpnctl.linux.nla import iter_attrs
-from ovpnctl.linux.rtnl import check_ifname, link_info, newlink_message
+from ovpnctl.linux.rtnl import check_ifname, link_info, mode_from_info_data, newlink_message
 from ovpnctl.model import Mode
 
 IFLA_IFNAME = 3
@@ -64,3 +64,40 @@ def test_names_the_kernel_would_refuse(name: str) -> None:
 
 def test_longest_valid_name() -> None:
     assert check_ifname("a" * 15) == "a" * 15
+
+
+def test_pyroute2_tables_are_left_alone() -> None:
+    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+    newlink_message("ovpn3", Mode.P2P).encode()
+    assert "ovpn" not in ifinfmsg.ifinfo.data_map
+
+
+def test_a_kind_registered_by_someone_else_gives_the_same_bytes() -> None:
+    from pyroute2.netlink import nla
+    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+    class theirs(nla):  # type: ignore[misc]  # noqa: N801
+        prefix = "IFLA_"
+        nla_map = (("IFLA_OVPN_UNSPEC", "none"), ("IFLA_OVPN_MODE", "uint8"))
+
+    plain = newlink_message("ovpn3", Mode.MULTIPOINT)
+    plain.encode()
+    ifinfmsg.ifinfo.register_link_kind(module={"ovpn": theirs})
+    try:
+        registered = newlink_message("ovpn3", Mode.MULTIPOINT)
+        registered.encode()
+        assert bytes(registered.data) == bytes(plain.data)
+        back = ifinfmsg(registered.data)
+        back.decode()
+        assert link_info(back).mode is Mode.MULTIPOINT
+    finally:
+        ifinfmsg.ifinfo.unregister_link_kind("ovpn")
+
+
+@pytest.mark.parametrize(("data", "mode"), [("05:00:01:00:00:00:00:00", Mode.P2P),
+                                            ("05:00:01:00:01:00:00:00", Mode.MULTIPOINT),
+                                            ("05:00:01:00:07:00:00:00", None),
+                                            ("zz", None), (None, None)])  # fmt: skip
+def test_mode_from_a_hex_dump(data: str | None, mode: Mode | None) -> None:
+    assert mode_from_info_data(data) is mode
