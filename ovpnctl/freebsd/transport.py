@@ -14,7 +14,6 @@ travels this way); the kernel reads them in place through a ctypes view, no extr
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import socket
 from typing import Any, Protocol
@@ -144,6 +143,9 @@ class IoctlTransport:
 
     def load_module(self, module: str) -> None:
         if self._libc is None:
+            # find_library runs ldconfig in a subprocess: pay for it only when loading a module.
+            import ctypes.util  # noqa: PLC0415
+
             self._libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
         if self._libc.kldload(module.encode()) < 0:
             err = ctypes.get_errno()
