@@ -19,6 +19,8 @@ does not implement. Nothing from ``dnv.h`` is needed: the binding never looks a 
 
 from __future__ import annotations
 
+import zlib
+
 COMMON = """
 typedef struct nvlist nvlist_t;
 """
@@ -112,3 +114,13 @@ def declarations() -> str:
     """The complete cdef text: shared types, libc, and both symbol spellings of every function."""
     functions = "".join((NV_H + CNV_H).format(p=prefix) for prefix in PREFIXES)
     return COMMON + LIBC + functions
+
+
+def abi_module_name() -> str:
+    """The module the build step (``_libnv_build.py``) generates from :func:`declarations`.
+
+    The name carries a digest of the declarations, so a module generated before they changed
+    (left in a source tree by an in-place build) is never found, and the binding falls back to
+    parsing them at run time instead of binding stale ones.
+    """
+    return f"nvlist_ffi._libnv_abi_{zlib.crc32(declarations().encode()):08x}"

@@ -2,7 +2,8 @@
 
 Why it is built this way:
 
-* ABI mode (``ffi.dlopen``) because appliances have no compiler; nothing is built at install time.
+* ABI mode (``ffi.dlopen``) because appliances have no compiler; nothing is compiled at install
+  time (the build step only writes the parsed declarations out as Python, see ``_libnv_build``).
 * libnv aborts the process on misuse (a getter on a missing name, flags outside 0..3, a cookie
   getter on a pair of another type). So the binding never looks anything up by name: it walks each
   list with ``nvlist_next`` cookies and reads values with the ``cnvlist_get_*`` getter matching the
@@ -23,15 +24,17 @@ unprefixed). The prefix is detected from the symbols, not assumed from the file 
 Looking for libnv must stay cheap, because ``nvlist_ffi``'s ``auto`` backend looks on the first
 pack or unpack of every process, and most processes run where no libnv exists (every Linux
 host). So each candidate is first opened with ``dlopen(3)`` through ctypes and checked for
-libnv's symbols; only a file that has them costs the cdef parse (pycparser: tens of
-milliseconds) and cffi's import. cffi's own ``dlopen`` is never given a file that may be
-missing, because on failure it asks ``ctypes.util.find_library``, which runs ldconfig and a
-compiler in subprocesses.
+libnv's symbols; only a file that has them costs cffi's import, and the declarations come
+from the module the build step generated (``_libnv_build.py``, out-of-line ABI mode) unless
+none was built, in which case they are parsed here (pycparser: tens of milliseconds). cffi's
+own ``dlopen`` is never given a file that may be missing, because on failure it asks
+``ctypes.util.find_library``, which runs ldconfig and a compiler in subprocesses.
 """
 
 from __future__ import annotations
 
 import errno as _errno
+import importlib
 import os
 import threading
 from dataclasses import dataclass
@@ -113,12 +116,22 @@ class _State:
 def _get_ffi() -> Any:
     with _State.lock:
         if _State.ffi is None:
-            import cffi  # noqa: PLC0415 - only once a file with libnv's symbols was found
-
-            ffi = cffi.FFI()
-            ffi.cdef(_libnv_cdef.declarations())
-            _State.ffi = ffi
+            _State.ffi = _new_ffi()
         return _State.ffi
+
+
+def _new_ffi() -> Any:
+    """The FFI holding the declarations: the out-of-line module the build generated from them
+    (``_libnv_build.py``; loads without pycparser), else one that parses them here."""
+    try:
+        return importlib.import_module(_libnv_cdef.abi_module_name()).ffi
+    except ImportError:
+        pass  # not built (source tree, editable install) or built for another cffi
+    import cffi  # noqa: PLC0415 - only once a file with libnv's symbols was found
+
+    ffi = cffi.FFI()
+    ffi.cdef(_libnv_cdef.declarations())
+    return ffi
 
 
 def _libnv_error(number: int, what: str) -> NVListError:
@@ -171,10 +184,13 @@ class Libnv:
         self._ffi = ffi
         self._free = libc.free
         missing: list[str] = []
+        # A symbol the library lacks: AttributeError from an FFI that parsed the declarations,
+        # ffi.error from the generated out-of-line module's.
+        absent = (AttributeError, getattr(ffi, "error", AttributeError))
         for name in _libnv_cdef.REQUIRED + _libnv_cdef.OPTIONAL:
             try:
                 function = getattr(lib, prefix + name)
-            except AttributeError:
+            except absent:
                 if name in _libnv_cdef.REQUIRED:
                     raise LibnvLoadError(
                         _errno.ENOSYS,

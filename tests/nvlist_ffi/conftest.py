@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -77,13 +78,46 @@ def libnv_model_builds(tmp_path_factory: pytest.TempPathFactory) -> LibnvModelBu
     return LibnvModelBuilds(**paths)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
+def libnv_abi_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The out-of-line ABI module, generated as the package build does (``_libnv_build``), in
+    a directory of its own: ``<dir>/nvlist_ffi/_libnv_abi_<digest>.py``. Source trees have none."""
+    from nvlist_ffi import _libnv_build, _libnv_cdef
+
+    module = _libnv_cdef.abi_module_name().rsplit(".", 1)[1]
+    target = tmp_path_factory.mktemp("libnv_abi") / "nvlist_ffi" / f"{module}.py"
+    target.parent.mkdir()
+    _libnv_build.make_builder().emit_python_code(str(target))
+    return target
+
+
+@pytest.fixture(scope="session")
+def libnv_generated_ffi(libnv_abi_module: Path) -> Any:
+    """The FFI of the generated module, loaded without registering it in ``sys.modules``."""
+    from nvlist_ffi import _libnv_cdef
+
+    spec = importlib.util.spec_from_file_location(_libnv_cdef.abi_module_name(), libnv_abi_module)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.ffi
+
+
+@pytest.fixture(params=["parsed", "generated"])
 def libnv_model(
-    libnv_model_builds: LibnvModelBuilds, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest,
+    libnv_model_builds: LibnvModelBuilds,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Any]:
-    """``nvlist_ffi.libnv`` pointed at the prefixed model through ``$NVLIST_LIBNV``."""
+    """``nvlist_ffi.libnv`` pointed at the prefixed model through ``$NVLIST_LIBNV``, once with
+    the declarations parsed at run time (source trees, editable installs) and once with the
+    FFI of the module the package build generates (installed packages)."""
     from nvlist_ffi import libnv
 
+    if request.param == "generated":
+        monkeypatch.setattr(libnv._State, "ffi", request.getfixturevalue("libnv_generated_ffi"))
+        monkeypatch.setattr(libnv._State, "key", None)
+        monkeypatch.setattr(libnv._State, "value", None)
     monkeypatch.setenv(libnv.LIBNV_ENV, str(libnv_model_builds.prefixed))
     libnv.load()
     yield libnv
