@@ -21,17 +21,19 @@ from ovpnctl.errors import (
     ValidationError,
 )
 from ovpnctl.ids import check_peer_id
-from ovpnctl.keys import Cipher, KeyConfig, KeyInfo, KeySlot, wipe
+from ovpnctl.keys import IMPLICIT_IV_LEN, Cipher, KeyConfig, KeyInfo, KeySlot, wipe
 from ovpnctl.linux import messages
 from ovpnctl.linux.errors import explain
 from ovpnctl.linux.events import EventListener
 from ovpnctl.linux.genl import (
     CIPHER_ALG,
     FAMILY_NAME,
+    SLOT_NAMES,
+    Cmd,
     Family,
     Features,
     decode_genl,
-    encode_genl,
+    encode_request,
     resolve_family,
 )
 from ovpnctl.linux.messages import Request
@@ -214,7 +216,6 @@ class LinuxBackend(Backend):
         ENODEV with a cached ifindex means the interface was re-created: look the name up
         again and retry once.
         """
-        context = {"ifname": ifname, **context}
         for attempt in (0, 1):
             request: Request = build(self._ifindex(ifname), *args)
             try:
@@ -223,19 +224,24 @@ class LinuxBackend(Backend):
                 if exc.errno == errno.ENODEV and attempt == 0 and ifname in self._index_cache:
                     self._forget_interface(ifname)
                     continue
-                raise explain(request.cmd, exc.errno, exc.ext, context) from None
+                raise explain(
+                    request.cmd, exc.errno, exc.ext, {"ifname": ifname, **context}
+                ) from None
         raise AssertionError("unreachable")
 
     def _send_request(self, ifname: str, request: Request) -> list[dict[str, Any]]:
-        payload = encode_genl(request.cmd, request.items)
+        buf = encode_request(request.cmd, request.items)
         try:
             if self.dry_run:
                 self._record(ifname, request)
                 return []
-            genl, family = self._connect()
-            replies = genl.request(family.id, payload, dump=request.dump)
+            genl, family = self._genl, self._family
+            if genl is None or family is None:
+                genl, family = self._connect()
+            replies = genl.transact(family.id, buf, dump=request.dump)
         finally:
-            wipe(payload)
+            if request.cmd is Cmd.KEY_NEW:  # the only request that carries key material
+                wipe(buf)
         out = []
         for reply in replies:
             _cmd, attrs = decode_genl(reply.payload)
@@ -499,26 +505,32 @@ class LinuxBackend(Backend):
 
     # -- keys -----------------------------------------------------------------------------
     def new_key(self, ifname: str, key: KeyConfig) -> None:
-        if key.cipher is Cipher.NONE:
+        cipher = key.encrypt.cipher
+        if cipher is Cipher.NONE:
             raise ValidationError(
                 f"peer {key.peer_id}: cipher none cannot be installed; the Linux ovpn driver "
                 "offloads AES-GCM and ChaCha20-Poly1305 only"
             )
+        key_length = cipher.key_length
         for direction in (key.encrypt, key.decrypt):
-            if len(direction.key) != key.cipher.key_length or len(direction.iv) != 8:
+            if (
+                direction.cipher is not cipher
+                or len(direction.key) != key_length
+                or len(direction.iv) != IMPLICIT_IV_LEN
+            ):
                 raise ValidationError(
-                    f"peer {key.peer_id}: {key.cipher.value} needs a {key.cipher.key_length}-"
-                    f"byte key and an 8-byte IV per direction"
+                    f"peer {key.peer_id}: {cipher.value} needs a {key_length}-byte key and an "
+                    f"{IMPLICIT_IV_LEN}-byte IV per direction"
                 )
         context = {
             "peer_id": key.peer_id,
-            "slot": key.slot.name.lower(),
-            "cipher": key.cipher.value,
-            "key_len": len(key.encrypt.key),
+            "slot": SLOT_NAMES[key.slot],
+            "cipher": cipher.value,
+            "key_len": key_length,
         }
         self._send(ifname, messages.key_new, context, key)
         if not self.dry_run:
-            self._ciphers[(ifname, key.peer_id, key.slot)] = key.cipher
+            self._ciphers[(ifname, key.peer_id, key.slot)] = cipher
 
     def swap_keys(self, ifname: str, peer_id: int) -> None:
         check_peer_id(peer_id)

@@ -25,6 +25,7 @@ FAMILY_VERSION = 1
 MCAST_GROUP_PEERS = "peers"
 
 GENLMSGHDR = struct.Struct("=BBH")  # cmd, version, reserved
+NLMSG_HDRLEN = 16
 
 
 class Cmd(enum.IntEnum):
@@ -159,6 +160,14 @@ def encode_genl(cmd: Cmd, items: Items) -> bytearray:
 
     A bytearray, so that a caller sending key material can wipe it afterwards."""
     return encode_into(bytearray(GENLMSGHDR.pack(cmd, FAMILY_VERSION, 0)), OVPN, items)
+
+
+def encode_request(cmd: Cmd, items: Items) -> bytearray:
+    """`encode_genl` behind 16 reserved bytes that NetlinkSocket.transact fills with the
+    netlink header, so the whole request is built, sent and wiped in one buffer."""
+    buf = bytearray(NLMSG_HDRLEN)
+    buf += GENLMSGHDR.pack(cmd, FAMILY_VERSION, 0)
+    return encode_into(buf, OVPN, items)
 
 
 def decode_genl(payload: bytes) -> tuple[int, dict[str, Any]]:

@@ -8,13 +8,12 @@ attribute goes where follow the Linux netlink sheet (section 3).
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ovpnctl.endpoint import Endpoint, IPAddress
 from ovpnctl.errors import ValidationError
-from ovpnctl.keys import KeyConfig, KeyDirection, KeyInfo, KeySlot
-from ovpnctl.linux.genl import CIPHER_ALG, DEL_REASON, OVPN, PEER, Cmd, cipher_from_alg
+from ovpnctl.keys import KeyConfig, KeyInfo, KeySlot
+from ovpnctl.linux.genl import CIPHER_ALG, DEL_REASON, OVPN, Cmd, cipher_from_alg
 from ovpnctl.linux.nla import Items, Placeholder, render_decoded, render_items
 from ovpnctl.model import (
     DeleteReason,
@@ -29,8 +28,7 @@ from ovpnctl.model import (
 Int = int | Placeholder
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
+class Request(NamedTuple):
     """One genl request: what is sent, and how a dry run shows it."""
 
     cmd: Cmd
@@ -41,76 +39,78 @@ class Request:
         return render_items(OVPN, self.items, show_secrets=show_secrets)
 
 
-def _remote_items(remote: Endpoint) -> list[tuple[str, Any]]:
-    plain = remote.unmapped()  # the kernel treats ::ffff:a.b.c.d as IPv4 anyway
-    if plain.address.version == 4:
-        out: list[tuple[str, Any]] = [("OVPN_A_PEER_REMOTE_IPV4", plain.address)]
-    else:
-        out = [("OVPN_A_PEER_REMOTE_IPV6", plain.address)]
-        if plain.scope_id:
-            out.append(("OVPN_A_PEER_REMOTE_IPV6_SCOPE_ID", plain.scope_id))
-    out.append(("OVPN_A_PEER_REMOTE_PORT", plain.port))
-    return out
+_NO_SOCKET = Placeholder("<no socket: PEER_SET>")
 
 
-def _local_items(local: Endpoint | None) -> list[tuple[str, Any]]:
-    """Only the address: the kernel takes the local port from the socket's binding."""
-    if local is None:
-        return []
-    plain = local.unmapped()
-    if plain.address.is_unspecified:
-        return []
-    name = "OVPN_A_PEER_LOCAL_IPV4" if plain.address.version == 4 else "OVPN_A_PEER_LOCAL_IPV6"
-    return [(name, plain.address)]
+def _plain(address: IPAddress) -> IPAddress:
+    """`::ffff:a.b.c.d` as IPv4: the kernel treats a v4-mapped address so anyway."""
+    if address.version == 6:
+        mapped = address.ipv4_mapped
+        if mapped is not None:
+            return mapped
+    return address
 
 
-def _vpn_items(peer: PeerConfig) -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
+def _peer_nest(peer: PeerConfig, fd: Int | Placeholder, tx_id: int | None) -> list[Any]:
+    """The OVPN_A_PEER nest, in attribute id order (as the kernel's own tools emit it).
+
+    A v4-mapped address goes out as IPv4; the local address goes without a port (the
+    kernel takes it from the socket's binding) and not at all when it is unspecified.
+    Written out flat: this runs once per peer added.
+    """
+    nest: list[Any] = [("OVPN_A_PEER_ID", peer.peer_id)]
+    add = nest.append
+    remote = peer.remote
+    if remote is not None:
+        address = _plain(remote.address)
+        if address.version == 4:
+            add(("OVPN_A_PEER_REMOTE_IPV4", address))
+        else:
+            add(("OVPN_A_PEER_REMOTE_IPV6", address))
+            if remote.scope_id:
+                add(("OVPN_A_PEER_REMOTE_IPV6_SCOPE_ID", remote.scope_id))
+        add(("OVPN_A_PEER_REMOTE_PORT", remote.port))
+    if fd is not _NO_SOCKET:
+        add(("OVPN_A_PEER_SOCKET", fd))
     if peer.vpn_ipv4 is not None:
-        out.append(("OVPN_A_PEER_VPN_IPV4", peer.vpn_ipv4))
+        add(("OVPN_A_PEER_VPN_IPV4", peer.vpn_ipv4))
     if peer.vpn_ipv6 is not None:
-        out.append(("OVPN_A_PEER_VPN_IPV6", peer.vpn_ipv6))
-    return out
-
-
-def _keepalive_items(keepalive: Keepalive | None) -> list[tuple[str, Any]]:
-    if keepalive is None:
-        return []
-    return [
-        ("OVPN_A_PEER_KEEPALIVE_INTERVAL", keepalive.interval),
-        ("OVPN_A_PEER_KEEPALIVE_TIMEOUT", keepalive.timeout),
-    ]
-
-
-def _sorted_peer(items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """Attributes in id order, as the kernel's own tools emit them (stable for tests)."""
-    return sorted(items, key=lambda item: PEER.by_name[item[0]].id)
+        add(("OVPN_A_PEER_VPN_IPV6", peer.vpn_ipv6))
+    if peer.local is not None:
+        address = _plain(peer.local.address)
+        if int(address):  # unspecified: let the kernel learn it
+            name = "OVPN_A_PEER_LOCAL_IPV4" if address.version == 4 else "OVPN_A_PEER_LOCAL_IPV6"
+            add((name, address))
+    keepalive = peer.keepalive
+    if keepalive is not None:
+        add(("OVPN_A_PEER_KEEPALIVE_INTERVAL", keepalive.interval))
+        add(("OVPN_A_PEER_KEEPALIVE_TIMEOUT", keepalive.timeout))
+    if tx_id is not None:
+        add(("OVPN_A_PEER_TX_ID", tx_id))
+    return nest
 
 
 def peer_new(ifindex: Int, peer: PeerConfig, fd: Int, tx_id: int | None = None) -> Request:
-    nest: list[tuple[str, Any]] = [("OVPN_A_PEER_ID", peer.peer_id)]
-    if peer.remote is not None:
-        nest += _remote_items(peer.remote)
-    nest.append(("OVPN_A_PEER_SOCKET", fd))
-    nest += _vpn_items(peer) + _local_items(peer.local) + _keepalive_items(peer.keepalive)
-    if tx_id is not None:
-        nest.append(("OVPN_A_PEER_TX_ID", tx_id))
-    return Request(Cmd.PEER_NEW, [("OVPN_A_IFINDEX", ifindex), ("OVPN_A_PEER", _sorted_peer(nest))])
+    return Request(
+        Cmd.PEER_NEW,
+        [("OVPN_A_IFINDEX", ifindex), ("OVPN_A_PEER", _peer_nest(peer, fd, tx_id))],
+    )
 
 
 def peer_set(ifindex: Int, peer: PeerConfig, tx_id: int | None = None) -> Request:
     """Everything a live peer may change; the socket is fixed for its lifetime."""
-    nest: list[tuple[str, Any]] = [("OVPN_A_PEER_ID", peer.peer_id)]
-    if peer.remote is not None:
-        nest += _remote_items(peer.remote)
-    nest += _vpn_items(peer) + _local_items(peer.local) + _keepalive_items(peer.keepalive)
-    if tx_id is not None:
-        nest.append(("OVPN_A_PEER_TX_ID", tx_id))
-    return Request(Cmd.PEER_SET, [("OVPN_A_IFINDEX", ifindex), ("OVPN_A_PEER", _sorted_peer(nest))])
+    return Request(
+        Cmd.PEER_SET,
+        [("OVPN_A_IFINDEX", ifindex), ("OVPN_A_PEER", _peer_nest(peer, _NO_SOCKET, tx_id))],
+    )
 
 
 def peer_set_keepalive(ifindex: Int, peer_id: int, keepalive: Keepalive) -> Request:
-    nest = [("OVPN_A_PEER_ID", peer_id), *_keepalive_items(keepalive)]
+    nest = [
+        ("OVPN_A_PEER_ID", peer_id),
+        ("OVPN_A_PEER_KEEPALIVE_INTERVAL", keepalive.interval),
+        ("OVPN_A_PEER_KEEPALIVE_TIMEOUT", keepalive.timeout),
+    ]
     return Request(Cmd.PEER_SET, [("OVPN_A_IFINDEX", ifindex), ("OVPN_A_PEER", nest)])
 
 
@@ -131,24 +131,20 @@ def peer_del(ifindex: Int, peer_id: int) -> Request:
     )
 
 
-def _keydir(direction: KeyDirection) -> list[tuple[str, Any]]:
-    return [
-        ("OVPN_A_KEYDIR_CIPHER_KEY", direction.key),
-        ("OVPN_A_KEYDIR_NONCE_TAIL", direction.iv),
-    ]
-
-
 def key_new(ifindex: Int, key: KeyConfig) -> Request:
     """The key bytes are referenced, not copied: encoding appends them to the request
     buffer, which the backend wipes once the kernel has answered."""
+    enc, dec = key.encrypt, key.decrypt
     nest = [
         ("OVPN_A_KEYCONF_PEER_ID", key.peer_id),
         ("OVPN_A_KEYCONF_SLOT", int(key.slot)),
         ("OVPN_A_KEYCONF_KEY_ID", key.key_id),
-        ("OVPN_A_KEYCONF_CIPHER_ALG", CIPHER_ALG[key.cipher]),
-        ("OVPN_A_KEYCONF_ENCRYPT_DIR", _keydir(key.encrypt)),
-        ("OVPN_A_KEYCONF_DECRYPT_DIR", _keydir(key.decrypt)),
-    ]
+        ("OVPN_A_KEYCONF_CIPHER_ALG", CIPHER_ALG[enc.cipher]),
+        ("OVPN_A_KEYCONF_ENCRYPT_DIR", [
+            ("OVPN_A_KEYDIR_CIPHER_KEY", enc.key), ("OVPN_A_KEYDIR_NONCE_TAIL", enc.iv)]),
+        ("OVPN_A_KEYCONF_DECRYPT_DIR", [
+            ("OVPN_A_KEYDIR_CIPHER_KEY", dec.key), ("OVPN_A_KEYDIR_NONCE_TAIL", dec.iv)]),
+    ]  # fmt: skip
     return Request(Cmd.KEY_NEW, [("OVPN_A_IFINDEX", ifindex), ("OVPN_A_KEYCONF", nest)])
 
 

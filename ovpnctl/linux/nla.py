@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import socket
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -85,11 +86,11 @@ class AttrSet:
         for attr in self.attrs:
             if (attr.kind is Kind.NEST) != (attr.nested is not None):
                 raise ValueError(f"{name}.{attr.name}: a nest needs its attribute set")
-        # name -> (type with flags, encoder or None for a nest, nested set)
-        self.encoders: dict[str, tuple[int, Callable[[Any], Any] | None, AttrSet | None]] = {
+        # name -> (type with flags, value -> TLV (None: nest or binary), nested set)
+        self.encoders: dict[str, tuple[int, Callable[[Any], bytes] | None, AttrSet | None]] = {
             a.name: (
                 a.id | (NLA_F_NESTED if a.nested is not None else 0),
-                None if a.nested is not None else _ENCODERS[a.kind],
+                _tlv_encoder(a.kind, a.id),
                 a.nested,
             )
             for a in self.attrs
@@ -120,43 +121,80 @@ class Placeholder:
 Items = Sequence[tuple[str, Any]]
 
 
-def _address(length: int) -> Callable[[Any], bytes]:
-    def encode(value: Any) -> bytes:
+def _fixed_tlv(fmt: str, length: int, htype: int) -> Callable[[Any], bytes]:
+    """Header, value and padding in one struct call (`fmt` includes the padding)."""
+    st = struct.Struct(fmt)
+
+    def tlv(value: Any) -> bytes:
+        return st.pack(length, htype, value)
+
+    return tlv
+
+
+def _be16_tlv(htype: int) -> Callable[[Any], bytes]:
+    st = struct.Struct("=HHH2x")
+
+    def tlv(value: Any) -> bytes:
+        return st.pack(6, htype, socket.htons(value))  # network order, via the host's
+
+    return tlv
+
+
+def _uint_tlv(htype: int) -> Callable[[Any], bytes]:
+    small, large = struct.Struct("=HHI"), struct.Struct("=HHQ")
+
+    def tlv(value: Any) -> bytes:
+        return small.pack(8, htype, value) if value <= _U32_MAX else large.pack(12, htype, value)
+
+    return tlv
+
+
+def _address_tlv(size: int, htype: int) -> Callable[[Any], bytes]:
+    st = struct.Struct(f"=HH{size}s")
+
+    def tlv(value: Any) -> bytes:
         packed: bytes = value.packed
-        if len(packed) != length:
-            raise ValueError(f"address {value} is not IPv{4 if length == 4 else 6}")
-        return packed
+        if len(packed) != size:
+            raise ValueError(f"address {value} is not IPv{4 if size == 4 else 6}")
+        return st.pack(NLA_HDRLEN + size, htype, packed)
 
-    return encode
-
-
-def _binary(value: Any) -> Any:
-    if not isinstance(value, bytes | bytearray | memoryview):
-        raise TypeError("not bytes")
-    return value  # appended from the caller's buffer: no copy of key material
+    return tlv
 
 
-def _uint(value: Any) -> bytes:
-    return _U32.pack(value) if value <= _U32_MAX else _U64.pack(value)
+def _string_tlv(htype: int) -> Callable[[Any], bytes]:
+    def tlv(value: Any) -> bytes:
+        payload = str(value).encode() + b"\0"
+        length = NLA_HDRLEN + len(payload)
+        return _HDR.pack(length, htype) + payload + _PADDING[-length & 3]
+
+    return tlv
 
 
-def _string(value: Any) -> bytes:
-    return str(value).encode() + b"\0"
+def _tlv_encoder(kind: Kind, htype: int) -> Callable[[Any], bytes] | None:
+    """A function from value to the complete TLV; None for nests and binary values,
+    which encode_into appends without building an intermediate copy."""
+    if kind is Kind.U8:
+        return _fixed_tlv("=HHB3x", 5, htype)
+    if kind is Kind.U16:
+        return _fixed_tlv("=HHH2x", 6, htype)
+    if kind is Kind.U32:
+        return _fixed_tlv("=HHI", 8, htype)
+    if kind is Kind.S32:
+        return _fixed_tlv("=HHi", 8, htype)
+    if kind is Kind.BE16:
+        return _be16_tlv(htype)
+    if kind is Kind.UINT:
+        return _uint_tlv(htype)
+    if kind is Kind.IPV4:
+        return _address_tlv(4, htype)
+    if kind is Kind.IPV6:
+        return _address_tlv(16, htype)
+    if kind is Kind.STRING:
+        return _string_tlv(htype)
+    return None
 
 
-_ENCODERS: dict[Kind, Callable[[Any], Any]] = {
-    Kind.U8: _U8.pack,
-    Kind.U16: _U16.pack,
-    Kind.U32: _U32.pack,
-    Kind.S32: _S32.pack,
-    Kind.UINT: _uint,
-    Kind.BE16: _BE16.pack,
-    Kind.IPV4: _address(4),
-    Kind.IPV6: _address(16),
-    Kind.BINARY: _binary,
-    Kind.SECRET: _binary,
-    Kind.STRING: _string,
-}
+_ENCODE_ERRORS = (struct.error, TypeError, AttributeError, ValueError, OverflowError)
 
 
 def encode_into(out: bytearray, attrset: AttrSet, items: Items) -> bytearray:
@@ -167,24 +205,25 @@ def encode_into(out: bytearray, attrset: AttrSet, items: Items) -> bytearray:
     """
     encoders = attrset.encoders
     for name, value in items:
-        htype, encode, nested = encoders[name]
-        if nested is not None:
+        htype, tlv, nested = encoders[name]
+        if tlv is not None:
+            try:
+                # Only integer attributes (ifindex, fd) are ever unknown, in a dry run.
+                out += tlv(0 if type(value) is Placeholder else value)
+            except _ENCODE_ERRORS as exc:
+                # A bug in a caller (validation happens before encoding), not a user error.
+                raise ProtocolError(f"cannot encode {name}={value!r}: {exc}") from None
+        elif nested is not None:
             start = len(out)
             out += _EMPTY_HDR
             encode_into(out, nested, value)  # members are padded, so the nest is aligned
             _HDR.pack_into(out, start, len(out) - start, htype)
-            continue
-        assert encode is not None
-        try:
-            # Only integer attributes (ifindex, fd) are ever unknown, in a dry run.
-            payload = encode(0 if type(value) is Placeholder else value)
-        except (struct.error, TypeError, AttributeError, ValueError) as exc:
-            # A bug in a caller (validation happens before encoding), not a user error.
-            raise ProtocolError(f"cannot encode {name}={value!r}: {exc}") from None
-        length = NLA_HDRLEN + len(payload)
-        out += _HDR.pack(length, htype)
-        out += payload
-        if length & 3:
+        else:
+            if not isinstance(value, bytes | bytearray | memoryview):
+                raise ProtocolError(f"cannot encode {name}: {type(value).__name__} is not bytes")
+            length = NLA_HDRLEN + len(value)
+            out += _HDR.pack(length, htype)
+            out += value
             out += _PADDING[-length & 3]
     return out
 

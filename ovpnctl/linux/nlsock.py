@@ -9,11 +9,11 @@ may carry key material, back to us).
 
 from __future__ import annotations
 
-import errno as errno_mod
 import os
 import socket
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ovpnctl.errors import ProtocolError
 from ovpnctl.linux.nla import iter_attrs
@@ -74,8 +74,9 @@ class NetlinkRequestError(Exception):
         self.ext = ext
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):
+    """One netlink message without its header (a tuple: cheap to build per reply)."""
+
     type: int
     flags: int
     payload: bytes
@@ -154,6 +155,7 @@ class NetlinkSocket:
             raise
         self._seq = 0
         self._buf = bytearray(RECV_BUFFER)
+        self._view = memoryview(self._buf)
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -164,12 +166,6 @@ class NetlinkSocket:
     def join_group(self, group_id: int) -> None:
         self.sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, group_id)
 
-    def send(self, msg_type: int, flags: int, payload: bytes | bytearray) -> int:
-        self._seq = (self._seq + 1) & 0xFFFFFFFF or 1
-        header = NLMSGHDR.pack(NLMSG_HDRLEN + len(payload), msg_type, flags, self._seq, 0)
-        self.sock.sendmsg([header, payload])  # no concatenated copy of key material
-        return self._seq
-
     def request(
         self,
         msg_type: int,
@@ -178,32 +174,55 @@ class NetlinkSocket:
         dump: bool = False,
         extra_flags: int = 0,
     ) -> list[Message]:
-        """Send a request and return its data replies (none for a plain ack).
+        """Send `payload` (what follows the netlink header) as one request."""
+        buf = bytearray(NLMSG_HDRLEN)
+        buf += payload
+        return self.transact(msg_type, buf, dump=dump, extra_flags=extra_flags)
 
-        Raises NetlinkRequestError when the kernel refused it.
+    def transact(
+        self,
+        msg_type: int,
+        buf: bytearray,
+        *,
+        dump: bool = False,
+        extra_flags: int = 0,
+    ) -> list[Message]:
+        """Send a request whose first 16 bytes are reserved for the netlink header (filled
+        in here), and return its data replies (none for a plain ack).
+
+        The request is sent from the caller's buffer as it is, so a caller holding key
+        material in it can wipe it afterwards. Raises NetlinkRequestError when the kernel
+        refused the request.
         """
         flags = NLM_F_REQUEST | (NLM_F_DUMP if dump else NLM_F_ACK) | extra_flags
-        seq = self.send(msg_type, flags, payload)
+        self._seq = seq = (self._seq + 1) & 0xFFFFFFFF or 1
+        NLMSGHDR.pack_into(buf, 0, len(buf), msg_type, flags, seq, 0)
+        self.sock.send(buf)
         replies: list[Message] = []
+        data, view, unpack = self._buf, self._view, NLMSGHDR.unpack_from
         while True:
-            data = self._recv(0)
+            n = self.sock.recv_into(data)  # retried on EINTR by Python itself (PEP 475)
             offset = 0
-            while offset + NLMSG_HDRLEN <= len(data):
-                length, mtype, mflags, mseq, _pid = NLMSGHDR.unpack_from(data, offset)
-                if length < NLMSG_HDRLEN or offset + length > len(data):
-                    raise ProtocolError(f"malformed netlink message (length {length})")
+            while offset + NLMSG_HDRLEN <= n:
+                length, mtype, mflags, mseq, _pid = unpack(data, offset)
                 end = offset + length
+                if length < NLMSG_HDRLEN or end > n:
+                    raise ProtocolError(f"malformed netlink message (length {length})")
                 if mseq == seq:
-                    msg = Message(mtype, mflags, bytes(data[offset + NLMSG_HDRLEN : end]))
                     if mtype in (NLMSG_ERROR, NLMSG_DONE):
+                        if end - offset < NLMSG_HDRLEN + _ERRNO.size:
+                            raise ProtocolError("truncated netlink error message")
+                        if _ERRNO.unpack_from(data, offset + NLMSG_HDRLEN)[0] == 0:
+                            return replies
+                        msg = Message(mtype, mflags, bytes(view[offset + NLMSG_HDRLEN : end]))
                         err, ext = parse_error(msg)
-                        if err:
-                            raise NetlinkRequestError(err, ext)
-                        return replies
+                        raise NetlinkRequestError(err, ext)
                     if mtype == NLMSG_OVERRUN:
                         raise ProtocolError("netlink reply overrun")
                     if mtype != NLMSG_NOOP:
-                        replies.append(msg)
+                        replies.append(
+                            Message(mtype, mflags, bytes(view[offset + NLMSG_HDRLEN : end]))
+                        )
                 offset = (end + 3) & ~3
 
     def receive(self, *, block: bool) -> list[Message]:
@@ -219,13 +238,5 @@ class NetlinkSocket:
         return split_messages(data)
 
     def _recv(self, flags: int) -> memoryview:
-        while True:
-            try:
-                n = self.sock.recv_into(self._buf, len(self._buf), flags)
-            except InterruptedError:
-                continue
-            except OSError as exc:
-                if exc.errno == errno_mod.EINTR:
-                    continue
-                raise
-            return memoryview(self._buf)[:n]
+        n = self.sock.recv_into(self._buf, len(self._buf), flags)  # EINTR: retried (PEP 475)
+        return self._view[:n]

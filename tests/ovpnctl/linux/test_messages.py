@@ -281,3 +281,14 @@ def test_unknown_notification_keeps_its_number_and_payload() -> None:
     cmd, attrs = decode_genl(genl(42, IFINDEX_5))
     ev = messages.event(cmd, attrs, "ovpn0")
     assert (ev.kind, ev.raw_type, ev.raw) == (EventKind.UNKNOWN, 42, {"OVPN_A_IFINDEX": 5})
+
+
+def test_v4_mapped_local_goes_out_as_ipv4_and_unspecified_local_not_at_all() -> None:
+    mapped = PeerConfig(
+        1, Endpoint.parse("[::ffff:192.0.2.9]:1194"), local=Endpoint.parse("[::ffff:192.0.2.2]:0")
+    )
+    assert wire(messages.peer_new(5, mapped, 3)).endswith(h("08000a00 c0000202"))
+    for text in ("0.0.0.0:0", "[::ffff:0.0.0.0]:0"):
+        unspecified = PeerConfig(1, Endpoint.parse("192.0.2.9:1194"), local=Endpoint.parse(text))
+        assert "0a00" not in wire(messages.peer_new(5, unspecified, 3))[-16:]
+        assert wire(messages.peer_new(5, unspecified, 3)).endswith(h("08000600 03000000"))
