@@ -24,7 +24,7 @@ from ovpnctl.ids import check_peer_id
 from ovpnctl.keys import IMPLICIT_IV_LEN, Cipher, KeyConfig, KeyInfo, KeySlot, wipe
 from ovpnctl.linux import messages
 from ovpnctl.linux.errors import explain
-from ovpnctl.linux.events import EventListener
+from ovpnctl.linux.events import EVENT_RCVBUF, EventListener
 from ovpnctl.linux.genl import (
     CIPHER_ALG,
     FAMILY_NAME,
@@ -105,11 +105,19 @@ class LinuxBackend(Backend):
         }
     )
 
-    def __init__(self, *, dry_run: bool = False, subscribe: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        dry_run: bool = False,
+        subscribe: bool = True,
+        event_buffer: int = EVENT_RCVBUF,
+    ) -> None:
         """`subscribe`: join the `peers` group as soon as the kernel is first contacted,
-        so events that happen after that are never missed."""
+        so events that happen after that are never missed. `event_buffer`: the
+        listener's receive buffer in bytes (SO_RCVBUFFORCE)."""
         super().__init__(dry_run=dry_run)
         self.subscribe = subscribe
+        self.event_buffer = event_buffer
         self._family: Family | None = None
         self._genl: NetlinkSocket | None = None
         self._listener: EventListener | None = None
@@ -131,7 +139,9 @@ class LinuxBackend(Backend):
             genl = NetlinkSocket(NETLINK_GENERIC)
             try:
                 if self.subscribe and self._listener is None:
-                    self._listener = EventListener(family.id, family.peers_group)
+                    self._listener = EventListener(
+                        family.id, family.peers_group, rcvbuf=self.event_buffer
+                    )
             except BaseException:
                 genl.close()
                 raise
@@ -589,7 +599,7 @@ class LinuxBackend(Backend):
         if self._listener is None:
             family = self._family
             assert family is not None
-            self._listener = EventListener(family.id, family.peers_group)
+            self._listener = EventListener(family.id, family.peers_group, rcvbuf=self.event_buffer)
         return self._listener
 
     def _interface_name(self, ifindex: int | None) -> str:

@@ -37,9 +37,9 @@ class Side:
     """A namespace and the LinuxBackend that lives in it; attribute access forwards
     backend methods so that `side.add_peer(...)` runs inside the namespace."""
 
-    def __init__(self, netns: str) -> None:
+    def __init__(self, netns: str, **options: Any) -> None:
         self.netns = netns
-        self.backend: LinuxBackend = run_in_netns(netns, LinuxBackend)
+        self.backend: LinuxBackend = run_in_netns(netns, lambda: LinuxBackend(**options))
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.backend, name)

@@ -20,7 +20,7 @@ from ovpn_fixtures import KeyPair, Side, install
 from ovpnctl.endpoint import Endpoint
 from ovpnctl.errors import ExitCode, KernelError, OvpnError, UsageError, ValidationError
 from ovpnctl.keys import Cipher, KeyConfig, KeyDirection, KeyInfo, KeySlot
-from ovpnctl.model import Keepalive, Mode, PeerConfig
+from ovpnctl.model import DeleteReason, Keepalive, Mode, PeerConfig
 
 MP, P2P, TWO = "ovpn-mp", "ovpn-p2p", "ovpn-two"
 REMOTE = Endpoint.parse("127.0.0.1:2999")
@@ -262,3 +262,30 @@ def test_aes_128_gcm_reads_back_as_installed(bench: Bench) -> None:
         KeyInfo(10, KeySlot.SECONDARY, 2, Cipher.AES_128_GCM),
     )
     bench.side.del_key(MP, 10, KeySlot.SECONDARY)
+
+
+def test_lost_events_are_reported_not_swallowed(bench: Bench) -> None:
+    """A listener with a tiny buffer, then a burst: deleting a link with 200 peers sends
+    200 notifications at once. The overflow surfaces once as "events were lost"; what
+    did arrive is still delivered afterwards."""
+    side = bench.side
+    small = Side(side.netns, event_buffer=4096)
+    try:
+        name = small.link("ovpn-burst", Mode.MULTIPOINT, "10.20.0.1/16")
+        sock = small.udp("127.0.0.1:2100")
+        for peer_id in range(1, 201):
+            vpn = ipaddress.IPv4Address(0x0A140000 + peer_id + 1)
+            small.add_peer(name, PeerConfig(peer_id, REMOTE, vpn_ipv4=vpn), sock)
+        small.destroy_interface(name)
+        err = fails(lambda: small.consume_events(name))
+        assert isinstance(err, KernelError)
+        assert err.message == (
+            "events were lost: the kernel dropped notifications because the listener's "
+            "receive buffer overflowed; re-read the peers (ovpnctl show) to resynchronise"
+        )
+        assert (err.errno, err.exit_code) == (105, ExitCode.TEMPFAIL)
+        delivered = small.consume_events(name)
+        assert 0 < len(delivered) < 200
+        assert {e.reason for e in delivered} == {DeleteReason.TEARDOWN}
+    finally:
+        small.close()
