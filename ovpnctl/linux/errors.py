@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ovpnctl.errors import BackendUnavailableError, ExitCode, KernelError, OvpnError
+from ovpnctl.errors import ExitCode, KernelError, OvpnError
 from ovpnctl.linux.genl import Cmd
 from ovpnctl.linux.nlsock import ExtAck
 
@@ -211,10 +211,3 @@ def _reason(err: int, ext: ExtAck) -> str:
 
 def _error(message: str, err: int, cmd: Cmd, exit_code: ExitCode | None) -> OvpnError:
     return KernelError(message, errno=err, command=cmd.kernel_name, exit_code=exit_code)
-
-
-def module_missing() -> BackendUnavailableError:
-    return BackendUnavailableError(
-        "the ovpn kernel module is not available (run `modprobe ovpn`; it needs Linux 6.16 "
-        "or newer)"
-    )
