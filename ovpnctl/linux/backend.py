@@ -16,6 +16,7 @@ from ovpnctl.errors import (
     ExitCode,
     KernelError,
     OvpnError,
+    ProtocolError,
     RollbackError,
     UsageError,
     ValidationError,
@@ -39,7 +40,7 @@ from ovpnctl.linux.genl import (
 from ovpnctl.linux.messages import Request
 from ovpnctl.linux.nla import Placeholder
 from ovpnctl.linux.nlsock import NETLINK_GENERIC, NetlinkRequestError, NetlinkSocket
-from ovpnctl.linux.rtnl import STATS64_COUNTERS, Links, check_ifname
+from ovpnctl.linux.rtnl import STATS64_COUNTERS, LinkInfo, Links, check_ifname
 from ovpnctl.linux.rtnl import newlink_record as rtnl_newlink_record
 from ovpnctl.linux.transport import SocketInfo, check_peer_for_socket, inspect_socket
 from ovpnctl.model import (
@@ -264,7 +265,7 @@ class LinuxBackend(Backend):
             return []
         return sorted(link.name for link in self.links.dump() if link.is_ovpn)
 
-    def _ovpn_link(self, ifname: str, what: str) -> Any:
+    def _ovpn_link(self, ifname: str, what: str) -> LinkInfo:
         check_ifname(ifname)
         link = self.links.get(ifname)
         if link is None:
@@ -695,5 +696,5 @@ class LinuxBackend(Backend):
 def _peer_nest(reply: dict[str, Any]) -> dict[str, Any]:
     peer = reply.get("OVPN_A_PEER")
     if not isinstance(peer, dict) or "OVPN_A_PEER_ID" not in peer:
-        raise OvpnError("the kernel's PEER_GET reply has no peer", exit_code=ExitCode.PROTOCOL)
+        raise ProtocolError("the kernel's PEER_GET reply has no peer")
     return peer
