@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import operator
 import socket
 import time
 import types
@@ -128,9 +129,8 @@ class LinuxBackend(Backend):
         self._name_cache: dict[int, str] = {}
         self._ciphers: dict[tuple[str, int, KeySlot], Cipher] = {}
         self._queue: deque[Event] = deque()
-        self._socket_info: weakref.WeakKeyDictionary[socket.socket, SocketInfo] = (
-            weakref.WeakKeyDictionary()
-        )
+        # The last UDP socket inspected (by weak reference, so it can still close).
+        self._last_socket: tuple[weakref.ref[socket.socket], SocketInfo] | None = None
         self._lost = False
 
     # -- connections ----------------------------------------------------------------------
@@ -222,7 +222,15 @@ class LinuxBackend(Backend):
     def _send(
         self, ifname: str, build: Any, context: dict[str, Any], *args: Any
     ) -> list[dict[str, Any]]:
-        """Build the request with `build(ifindex, *args)`, send it, decode the replies.
+        """Build the request with `build(ifindex, *args)`, send it, decode the replies."""
+        return [
+            decode_genl(payload)[1] for payload in self._send_raw(ifname, build, context, *args)
+        ]
+
+    def _send_raw(
+        self, ifname: str, build: Any, context: dict[str, Any], *args: Any
+    ) -> list[bytes]:
+        """`_send` without decoding: the replies' payloads (genl header included).
 
         ENODEV with a cached ifindex means the interface was re-created: look the name up
         again and retry once.
@@ -240,7 +248,7 @@ class LinuxBackend(Backend):
                 ) from None
         raise AssertionError("unreachable")
 
-    def _send_request(self, ifname: str, request: Request) -> list[dict[str, Any]]:
+    def _send_request(self, ifname: str, request: Request) -> list[bytes]:
         buf = encode_request(request.cmd, request.items)
         try:
             if self.dry_run:
@@ -253,11 +261,7 @@ class LinuxBackend(Backend):
         finally:
             if request.cmd is Cmd.KEY_NEW:  # the only request that carries key material
                 wipe(buf)
-        out = []
-        for reply in replies:
-            _cmd, attrs = decode_genl(reply.payload)
-            out.append(attrs)
-        return out
+        return [reply.payload for reply in replies]
 
     # -- interfaces -----------------------------------------------------------------------
     def interfaces(self) -> list[str]:
@@ -385,31 +389,26 @@ class LinuxBackend(Backend):
         `tx_id`: the id put on outgoing packets when it differs from `peer.peer_id`
         (OVPN_A_PEER_TX_ID; newer kernels only).
         """
-        what = f"peer {peer.peer_id}"
         if peer.keepalive is not None:
-            check_keepalive(peer.keepalive, what)
-        self._check_tx_id(tx_id, what)
+            check_keepalive(peer.keepalive, f"peer {peer.peer_id}")
+        if tx_id is not None:
+            self._check_tx_id(tx_id, f"peer {peer.peer_id}")
         fd: int | Placeholder
         if sock is None:
             if not self.dry_run:
-                raise UsageError(f"{what}: a socket is required to add a peer")
+                raise UsageError(f"peer {peer.peer_id}: a socket is required to add a peer")
             fd = Placeholder("<socket fd>")
             if peer.remote is None:
                 raise ValidationError(
-                    f"{what}: without a socket a dry run assumes UDP, which needs a remote"
+                    f"peer {peer.peer_id}: without a socket a dry run assumes UDP, which needs "
+                    "a remote"
                 )
         else:
             info = self._inspect(sock, peer.peer_id)
             peer = check_peer_for_socket(peer, info)
             fd = info.fd
-        self._send(
-            ifname,
-            messages.peer_new,
-            {"peer_id": peer.peer_id, "fd": fd.text if isinstance(fd, Placeholder) else fd},
-            peer,
-            fd,
-            tx_id,
-        )
+        context = {"peer_id": peer.peer_id, "fd": fd}
+        self._send_raw(ifname, messages.peer_new, context, peer, fd, tx_id)
         if sock is not None and not self.dry_run:
             self._held[(ifname, peer.peer_id)] = sock
         if peer.keepalive is not None and peer.keepalive.interval:
@@ -439,20 +438,18 @@ class LinuxBackend(Backend):
             raise
 
     def _inspect(self, sock: socket.socket, peer_id: int) -> SocketInfo:
-        """inspect_socket, remembered per socket object for bound UDP sockets (their
-        family, type and port cannot change; a closed one changes its fileno), so that
-        adding many peers on one socket does not repeat five system calls each time."""
-        cached = self._socket_info.get(sock)
-        if cached is not None and cached.fd == sock.fileno():
-            return cached
+        """inspect_socket, remembered for the last bound UDP socket (its family, type and
+        port cannot change; a closed one changes its fileno), so that adding many peers on
+        one socket does not repeat five system calls each time."""
+        last = self._last_socket
+        if last is not None and last[0]() is sock and last[1].fd == sock.fileno():
+            return last[1]
         info = inspect_socket(sock, peer_id)
         if info.transport is Transport.UDP:
-            self._socket_info[sock] = info
+            self._last_socket = (weakref.ref(sock), info)
         return info
 
-    def _check_tx_id(self, tx_id: int | None, what: str) -> None:
-        if tx_id is None:
-            return
+    def _check_tx_id(self, tx_id: int, what: str) -> None:
         check_peer_id(tx_id)
         if not self.dry_run and not self.features.tx_id:
             raise UsageError(
@@ -472,8 +469,9 @@ class LinuxBackend(Backend):
         what = f"peer {peer.peer_id}"
         if peer.keepalive is not None:
             check_keepalive(peer.keepalive, what)
-        self._check_tx_id(tx_id, what)
-        self._send(ifname, messages.peer_set, {"peer_id": peer.peer_id}, peer, tx_id)
+        if tx_id is not None:
+            self._check_tx_id(tx_id, what)
+        self._send_raw(ifname, messages.peer_set, {"peer_id": peer.peer_id}, peer, tx_id)
 
     def del_peer(self, ifname: str, peer_id: int) -> None:
         check_peer_id(peer_id)
@@ -490,29 +488,37 @@ class LinuxBackend(Backend):
         check_peer_id(peer_id)
         if self.dry_run:
             raise UsageError(f"a dry run cannot read peer {peer_id} of {ifname}")
-        replies = self._send(ifname, messages.peer_get, {"peer_id": peer_id}, peer_id)
-        peer = _peer_nest(replies[0] if replies else {})
+        replies = self._send_raw(ifname, messages.peer_get, {"peer_id": peer_id}, peer_id)
+        if not replies:
+            raise ProtocolError("the kernel answered PEER_GET without a peer")
+        values = messages.peer_values(replies[0])
         keys = self._key_infos(ifname, peer_id) if with_keys else ()
-        return messages.peer_state(peer, keys)
+        return messages.peer_state(values, keys)
 
     def peer_states(self, ifname: str, *, with_keys: bool = True) -> list[PeerState]:
         """Every peer of the interface (one PEER_GET dump), sorted by id; `with_keys`
         adds two KEY_GET requests per peer."""
         if self.dry_run:
             raise UsageError(f"a dry run cannot read the peers of {ifname}")
-        replies = self._send(ifname, messages.peer_get, {}, None)
-        peers = [_peer_nest(reply) for reply in replies]
-        out = []
-        for peer in peers:
-            keys: tuple[KeyInfo, ...] = ()
-            if with_keys:
+        peers = [
+            messages.peer_values(reply)
+            for reply in self._send_raw(ifname, messages.peer_get, {}, None)
+        ]
+        shared: dict[Any, Any] = {}
+        if not with_keys:
+            out = [messages.peer_state(values, (), shared) for values in peers]
+        else:
+            out = []
+            for values in peers:
+                keys: tuple[KeyInfo, ...] = ()
                 try:
-                    keys = self._key_infos(ifname, int(peer["OVPN_A_PEER_ID"]))
+                    keys = self._key_infos(ifname, values[messages.PEER_ID])
                 except KernelError as exc:
                     if exc.errno != errno.ENOENT:  # deleted since the dump: report it keyless
                         raise
-            out.append(messages.peer_state(peer, keys))
-        return sorted(out, key=lambda state: state.peer_id)
+                out.append(messages.peer_state(values, keys, shared))
+        out.sort(key=_BY_PEER_ID)
+        return out
 
     # -- keys -----------------------------------------------------------------------------
     def new_key(self, ifname: str, key: KeyConfig) -> None:
@@ -539,7 +545,7 @@ class LinuxBackend(Backend):
             "cipher": cipher.value,
             "key_len": key_length,
         }
-        self._send(ifname, messages.key_new, context, key)
+        self._send_raw(ifname, messages.key_new, context, key)
         if not self.dry_run:
             self._ciphers[(ifname, key.peer_id, key.slot)] = cipher
 
@@ -693,8 +699,4 @@ class LinuxBackend(Backend):
             listener.wait(remaining)
 
 
-def _peer_nest(reply: dict[str, Any]) -> dict[str, Any]:
-    peer = reply.get("OVPN_A_PEER")
-    if not isinstance(peer, dict) or "OVPN_A_PEER_ID" not in peer:
-        raise ProtocolError("the kernel's PEER_GET reply has no peer")
-    return peer
+_BY_PEER_ID = operator.attrgetter("peer_id")

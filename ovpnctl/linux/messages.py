@@ -7,14 +7,29 @@ attribute goes where follow the Linux netlink sheet (section 3).
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any, NamedTuple
 
 from ovpnctl.endpoint import Endpoint, IPAddress
-from ovpnctl.errors import ValidationError
+from ovpnctl.errors import ProtocolError, ValidationError
 from ovpnctl.keys import KeyConfig, KeyInfo, KeySlot
-from ovpnctl.linux.genl import CIPHER_ALG, DEL_REASON, OVPN, Cmd, cipher_from_alg
-from ovpnctl.linux.nla import Items, Placeholder, render_decoded, render_items
+from ovpnctl.linux.genl import (
+    CIPHER_ALG,
+    DEL_REASON,
+    GENLMSGHDR,
+    OVPN,
+    OVPN_A_PEER,
+    PEER,
+    Cmd,
+    cipher_from_alg,
+)
+from ovpnctl.linux.nla import (
+    Items,
+    Placeholder,
+    decode_by_id,
+    iter_attrs,
+    render_decoded,
+    render_items,
+)
 from ovpnctl.model import (
     DeleteReason,
     Event,
@@ -173,12 +188,10 @@ def _first(attrs: dict[str, Any], *names: str) -> Any:
     return None
 
 
-def _endpoint(
-    address: IPAddress | None, port: int | None, scope: int | None = None
-) -> Endpoint | None:
+def _endpoint(address: IPAddress | None, port: int | None, scope: int | None) -> Endpoint | None:
     if address is None or port is None:
         return None
-    if isinstance(address, ipaddress.IPv4Address):
+    if address.version == 4:
         return Endpoint(address, port)
     return Endpoint(address, port, scope or 0)
 
@@ -196,51 +209,88 @@ def keepalive_as_read(interval: int, timeout: int) -> Keepalive:
         return value
 
 
-# Traffic field order: rx_packets, tx_packets, rx_bytes, tx_bytes.
-_COUNTERS = {
-    prefix: tuple(
-        f"OVPN_A_PEER_{prefix}_{part}"
-        for part in ("RX_PACKETS", "TX_PACKETS", "RX_BYTES", "TX_BYTES")
-    )
-    for prefix in ("VPN", "LINK")
-}
+# Attribute ids of the peer nest, by short name (from the one table in genl), bound to
+# module constants because peer_state runs once per peer of a dump.
+_P = {attr.name[len("OVPN_A_PEER_") :]: attr.id for attr in PEER.attrs}
+PEER_ID = _ID = _P["ID"]
+_REMOTE4, _REMOTE6, _SCOPE, _RPORT = (
+    _P["REMOTE_IPV4"],
+    _P["REMOTE_IPV6"],
+    _P["REMOTE_IPV6_SCOPE_ID"],
+    _P["REMOTE_PORT"],
+)
+_LOCAL4, _LOCAL6, _LPORT = _P["LOCAL_IPV4"], _P["LOCAL_IPV6"], _P["LOCAL_PORT"]
+_VPN4, _VPN6, _TX_ID = _P["VPN_IPV4"], _P["VPN_IPV6"], _P["TX_ID"]
+_KA_INTERVAL, _KA_TIMEOUT = _P["KEEPALIVE_INTERVAL"], _P["KEEPALIVE_TIMEOUT"]
+# Traffic's field order: rx_packets, tx_packets, rx_bytes, tx_bytes.
+_V_RXP, _V_TXP, _V_RXB, _V_TXB = (
+    _P["VPN_RX_PACKETS"],
+    _P["VPN_TX_PACKETS"],
+    _P["VPN_RX_BYTES"],
+    _P["VPN_TX_BYTES"],
+)
+_L_RXP, _L_TXP, _L_RXB, _L_TXB = (
+    _P["LINK_RX_PACKETS"],
+    _P["LINK_TX_PACKETS"],
+    _P["LINK_RX_BYTES"],
+    _P["LINK_TX_BYTES"],
+)
 
 
-def _traffic(peer: dict[str, Any], prefix: str) -> Traffic | None:
-    rxp, txp, rxb, txb = _COUNTERS[prefix]
-    if rxp not in peer and txp not in peer and rxb not in peer and txb not in peer:
+def _traffic(rxp: int | None, txp: int | None, rxb: int | None, txb: int | None) -> Traffic | None:
+    if rxp is None and txp is None and rxb is None and txb is None:
         return None
-    get = peer.get
-    return Traffic(get(rxp, 0), get(txp, 0), get(rxb, 0), get(txb, 0))
+    return Traffic(rxp or 0, txp or 0, rxb or 0, txb or 0)
 
 
-def peer_state(peer: dict[str, Any], keys: tuple[KeyInfo, ...] = ()) -> PeerState:
-    """A PEER_GET reply nest as the shared model. TCP peers have no remote attributes."""
-    remote = _endpoint(
-        _first(peer, "OVPN_A_PEER_REMOTE_IPV4", "OVPN_A_PEER_REMOTE_IPV6"),
-        peer.get("OVPN_A_PEER_REMOTE_PORT"),
-        peer.get("OVPN_A_PEER_REMOTE_IPV6_SCOPE_ID"),
-    )
-    local = _endpoint(
-        _first(peer, "OVPN_A_PEER_LOCAL_IPV4", "OVPN_A_PEER_LOCAL_IPV6"),
-        peer.get("OVPN_A_PEER_LOCAL_PORT"),
-    )
-    keepalive = None
-    interval = peer.get("OVPN_A_PEER_KEEPALIVE_INTERVAL")
-    timeout = peer.get("OVPN_A_PEER_KEEPALIVE_TIMEOUT")
-    if interval is not None and timeout is not None:
-        keepalive = keepalive_as_read(interval, timeout)
+def peer_values(payload: bytes) -> list[Any]:
+    """The OVPN_A_PEER nest of a PEER_GET reply (genl header included), by attribute id."""
+    for atype, poff, plen in iter_attrs(payload, GENLMSGHDR.size):
+        if atype == OVPN_A_PEER:
+            values = decode_by_id(PEER, payload, poff, poff + plen)
+            if values[_ID] is None:
+                break
+            return values
+    raise ProtocolError("the kernel's PEER_GET reply has no peer")
+
+
+def peer_state(
+    v: list[Any], keys: tuple[KeyInfo, ...] = (), shared: dict[Any, Any] | None = None
+) -> PeerState:
+    """A PEER_GET reply nest (by attribute id, see `peer_values`) as the shared model.
+    TCP peers have no remote attributes.
+
+    `shared`: a dict kept across the peers of one dump, so that values many peers have
+    in common (the local endpoint of their socket, the keepalive pair) are built once;
+    they are immutable, so sharing them is invisible to callers.
+    """
+    remote_ip = v[_REMOTE4]
+    local_ip = v[_LOCAL4]
+    if local_ip is None:
+        local_ip = v[_LOCAL6]
+    local_port = v[_LPORT]
+    interval, timeout = v[_KA_INTERVAL], v[_KA_TIMEOUT]
+    if shared is None:
+        shared = {}
+    local_key = ("local", local_ip, local_port)
+    local = shared.get(local_key)
+    if local is None:
+        local = shared[local_key] = _endpoint(local_ip, local_port, None)
+    keepalive_key = ("keepalive", interval, timeout)
+    keepalive = shared.get(keepalive_key)
+    if keepalive is None and interval is not None and timeout is not None:
+        keepalive = shared[keepalive_key] = keepalive_as_read(interval, timeout)
     return PeerState(
-        peer_id=int(peer["OVPN_A_PEER_ID"]),
-        remote=remote,
+        peer_id=v[_ID],
+        remote=_endpoint(remote_ip if remote_ip is not None else v[_REMOTE6], v[_RPORT], v[_SCOPE]),
         local=local,
-        vpn_ipv4=peer.get("OVPN_A_PEER_VPN_IPV4"),
-        vpn_ipv6=peer.get("OVPN_A_PEER_VPN_IPV6"),
+        vpn_ipv4=v[_VPN4],
+        vpn_ipv6=v[_VPN6],
         keepalive=keepalive,
-        vpn=_traffic(peer, "VPN"),
-        link=_traffic(peer, "LINK"),
+        vpn=_traffic(v[_V_RXP], v[_V_TXP], v[_V_RXB], v[_V_TXB]),
+        link=_traffic(v[_L_RXP], v[_L_TXP], v[_L_RXB], v[_L_TXB]),
         keys=keys,
-        tx_id=peer.get("OVPN_A_PEER_TX_ID"),
+        tx_id=v[_TX_ID],
     )
 
 

@@ -82,6 +82,7 @@ class AttrSet:
         self.name = name
         self.attrs = tuple(attrs)
         self.by_id = {a.id: a for a in self.attrs}
+        self.max_id = max(self.by_id, default=0)
         self.by_name = {a.name: a for a in self.attrs}
         for attr in self.attrs:
             if (attr.kind is Kind.NEST) != (attr.nested is not None):
@@ -99,6 +100,16 @@ class AttrSet:
         self.decoders: dict[int, tuple[str, Decoder | None, AttrSet | None]] = {
             a.id: (a.name, None if a.nested is not None else _DECODERS[a.kind], a.nested)
             for a in self.attrs
+        }
+        # id -> (name, struct, size) for the integer kinds at their usual size: decoded
+        # inline by decode_attrs; any other size goes through `decoders` (and its checks).
+        self.fast: dict[int, tuple[str, struct.Struct, int]] = {
+            a.id: (a.name, _FAST[a.kind], _FAST[a.kind].size) for a in self.attrs if a.kind in _FAST
+        }
+        self.fast_by_id: dict[int, tuple[Callable[..., tuple[Any, ...]], int]] = {
+            a.id: (_FAST[a.kind].unpack_from, _FAST[a.kind].size)
+            for a in self.attrs
+            if a.kind in _FAST
         }
 
     def __getitem__(self, name: str) -> Attr:
@@ -307,16 +318,26 @@ _DECODERS: dict[Kind, Decoder] = {
 }
 
 
+_FAST: dict[Kind, struct.Struct] = {
+    Kind.U8: _U8,
+    Kind.U16: _U16,
+    Kind.U32: _U32,
+    Kind.S32: _S32,
+    Kind.UINT: _U32,  # the 4-byte form; 8-byte values take the checked path
+    Kind.BE16: _BE16,
+}
+
+
 def decode_attrs(
     attrset: AttrSet, data: bytes | memoryview, offset: int = 0, end: int | None = None
 ) -> dict[str, Any]:
     """Decode a run of TLVs; unknown types are kept as `UNKNOWN_<id>` with raw bytes,
     so a newer kernel's extra attributes never break an older ovpnctl."""
-    decoders = attrset.decoders
+    decoders, fast, header = attrset.decoders, attrset.fast, _HDR.unpack_from
     out: dict[str, Any] = {}
     stop = len(data) if end is None else end
     while offset + NLA_HDRLEN <= stop:
-        length, atype = _HDR.unpack_from(data, offset)
+        length, atype = header(data, offset)
         if length < NLA_HDRLEN or offset + length > stop:
             raise ProtocolError(
                 f"malformed netlink attribute (type {atype & NLA_TYPE_MASK}, length {length})"
@@ -324,6 +345,11 @@ def decode_attrs(
         atype &= NLA_TYPE_MASK
         poff = offset + NLA_HDRLEN
         plen = length - NLA_HDRLEN
+        offset += (length + 3) & ~3
+        quick = fast.get(atype)
+        if quick is not None and quick[2] == plen:
+            out[quick[0]] = quick[1].unpack_from(data, poff)[0]
+            continue
         entry = decoders.get(atype)
         if entry is None:
             out[f"UNKNOWN_{atype}"] = bytes(data[poff : poff + plen])
@@ -334,8 +360,41 @@ def decode_attrs(
             else:
                 assert decode is not None
                 out[name] = decode(data, poff, plen, name)
-        offset += (length + 3) & ~3
     return out
+
+
+def decode_by_id(
+    attrset: AttrSet, data: bytes | memoryview, offset: int = 0, end: int | None = None
+) -> list[Any]:
+    """Values indexed by attribute id (None where absent): the fast form for a reader
+    that knows the set (one per peer in a stats dump). Ids the set does not know are
+    skipped; nests are decoded to dicts. Literals instead of the named constants below:
+    this loop runs for every attribute of every peer."""
+    decoders, fast, header = attrset.decoders, attrset.fast_by_id, _HDR.unpack_from
+    values: list[Any] = [None] * (attrset.max_id + 1)
+    stop = len(data) if end is None else end
+    while offset + 4 <= stop:  # NLA_HDRLEN
+        length, atype = header(data, offset)
+        if length < 4 or offset + length > stop:
+            raise ProtocolError(
+                f"malformed netlink attribute (type {atype & NLA_TYPE_MASK}, length {length})"
+            )
+        atype &= 0x3FFF  # NLA_TYPE_MASK
+        poff = offset + 4
+        offset += (length + 3) & ~3
+        quick = fast.get(atype)
+        if quick is not None and quick[1] == length - 4:
+            values[atype] = quick[0](data, poff)[0]
+            continue
+        entry = decoders.get(atype)
+        if entry is not None:
+            name, decode, nested = entry
+            if nested is not None:
+                values[atype] = decode_attrs(nested, data, poff, poff + length - 4)
+            else:
+                assert decode is not None
+                values[atype] = decode(data, poff, length - 4, name)
+    return values
 
 
 def render_items(attrset: AttrSet, items: Items, *, show_secrets: bool = False) -> dict[str, Any]:

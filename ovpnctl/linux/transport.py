@@ -92,15 +92,14 @@ def check_peer_for_socket(peer: PeerConfig, info: SocketInfo) -> PeerConfig:
     must be the connected one and is then dropped. UDP: a remote is required and must be
     of an IP version the socket can reach.
     """
-    what = f"peer {peer.peer_id}"
     if info.transport is Transport.TCP:
         if peer.remote is not None and (
             peer.remote.unmapped().address != info.remote.unmapped().address  # type: ignore[union-attr]
             or peer.remote.port != info.remote.port  # type: ignore[union-attr]
         ):
             raise ValidationError(
-                f"{what}: the remote {peer.remote} differs from the address the TCP socket "
-                f"is connected to ({info.remote})"
+                f"peer {peer.peer_id}: the remote {peer.remote} differs from the address the "
+                f"TCP socket is connected to ({info.remote})"
             )
         return PeerConfig(
             peer.peer_id,
@@ -110,21 +109,21 @@ def check_peer_for_socket(peer: PeerConfig, info: SocketInfo) -> PeerConfig:
             keepalive=peer.keepalive,
         )
     if peer.remote is None:
-        raise ValidationError(f"{what}: a UDP peer needs a remote address")
+        raise ValidationError(f"peer {peer.peer_id}: a UDP peer needs a remote address")
     remote_version = peer.remote.unmapped().family
     if info.family == socket.AF_INET and remote_version == 6:
         raise ValidationError(
-            f"{what}: the remote {peer.remote} is IPv6 but the socket (bound to "
+            f"peer {peer.peer_id}: the remote {peer.remote} is IPv6 but the socket (bound to "
             f"{info.local}) is IPv4"
         )
     if info.family == socket.AF_INET6 and remote_version == 4 and info.v6only:
         raise ValidationError(
-            f"{what}: the remote {peer.remote} is IPv4 but the socket (bound to "
+            f"peer {peer.peer_id}: the remote {peer.remote} is IPv4 but the socket (bound to "
             f"{info.local}) is IPv6-only"
         )
     if peer.local is not None and peer.local.port not in (0, info.local.port):
         raise ValidationError(
-            f"{what}: local port {peer.local.port} differs from the port the socket is "
-            f"bound to ({info.local.port}); the kernel sends from the socket's port"
+            f"peer {peer.peer_id}: local port {peer.local.port} differs from the port the "
+            f"socket is bound to ({info.local.port}); the kernel sends from the socket's port"
         )
     return peer

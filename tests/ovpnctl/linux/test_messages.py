@@ -13,9 +13,10 @@ import ipaddress
 import pytest
 
 from ovpnctl.endpoint import Endpoint
+from ovpnctl.errors import ProtocolError
 from ovpnctl.keys import Cipher, KeyConfig, KeyDirection, KeyInfo, KeySlot
 from ovpnctl.linux import messages
-from ovpnctl.linux.genl import Cmd, decode_genl, encode_genl
+from ovpnctl.linux.genl import PEER, Cmd, decode_genl, encode_genl
 from ovpnctl.model import DeleteReason, EventKind, Keepalive, PeerConfig, Traffic
 
 
@@ -199,7 +200,11 @@ def test_peer_get_reply_becomes_a_peer_state() -> None:
     cmd, attrs = decode_genl(PEER_GET_REPLY)
     assert cmd == Cmd.PEER_GET
     keys = (KeyInfo(10, KeySlot.PRIMARY, 0, Cipher.AES_256_GCM),)
-    state = messages.peer_state(attrs["OVPN_A_PEER"], keys)
+    state = messages.peer_state(messages.peer_values(PEER_GET_REPLY), keys)
+    # The fast by-id reader and the generic decoder agree on every attribute.
+    by_id = messages.peer_values(PEER_GET_REPLY)
+    for name, value in attrs["OVPN_A_PEER"].items():
+        assert by_id[PEER[name].id] == value, name
     assert state.peer_id == 10
     assert state.remote == Endpoint.parse("192.0.2.1:1194")
     assert state.local == Endpoint.parse("192.0.2.2:1194")
@@ -213,9 +218,8 @@ def test_peer_get_reply_becomes_a_peer_state() -> None:
 
 
 def test_tcp_peer_reads_back_without_endpoints_and_with_tx_id() -> None:
-    _, attrs = decode_genl(genl(3, "1c00 0280", "08000100 64000000", "06000c00 04aa0000",
-                                "08001800 07000000"))  # fmt: skip
-    state = messages.peer_state(attrs["OVPN_A_PEER"])
+    reply = genl(3, "1c00 0280", "08000100 64000000", "06000c00 04aa0000", "08001800 07000000")
+    state = messages.peer_state(messages.peer_values(reply))
     assert state.remote is None
     assert state.local is None
     assert state.vpn is None and state.link is None
@@ -223,11 +227,22 @@ def test_tcp_peer_reads_back_without_endpoints_and_with_tx_id() -> None:
 
 
 def test_keepalive_the_model_would_refuse_still_reads_back() -> None:
-    _, attrs = decode_genl(genl(3, "1c00 0280", "08000100 01000000", "08000d00 05000000",
-                                "08000e00 05000000"))  # fmt: skip
-    state = messages.peer_state(attrs["OVPN_A_PEER"])
+    reply = genl(3, "1c00 0280", "08000100 01000000", "08000d00 05000000", "08000e00 05000000")
+    state = messages.peer_state(messages.peer_values(reply))
     assert state.keepalive is not None
     assert (state.keepalive.interval, state.keepalive.timeout) == (5, 5)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        genl(3, "08000100 05000000"),  # no peer nest at all
+        genl(3, "0c00 0280", "08000200 c0000201"),  # a nest without the peer id
+    ],
+)
+def test_a_reply_without_a_peer_is_a_protocol_error(reply: bytes) -> None:
+    with pytest.raises(ProtocolError, match="reply has no peer"):
+        messages.peer_values(reply)
 
 
 def test_key_get_reply() -> None:
