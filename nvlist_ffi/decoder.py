@@ -65,6 +65,7 @@ from nvlist_ffi.model import (
     NVListArray,
     StringArray,
     Value,
+    _blank,
     fold_name,
 )
 from nvlist_ffi.shapes import MAX_SHAPE_BYTES, Shape, compile_shape
@@ -426,17 +427,6 @@ def _learn(key: bytes, buf: bytes, result: NVList) -> None:
     known = _BUFFER_SHAPES.setdefault(key, [])
     known.insert(0, shape)
     del known[_SHAPES_PER_KEY:]
-
-
-def _blank(flags: int) -> NVList:
-    nvl = NVList.__new__(NVList)
-    nvl._names = []
-    nvl._values = []
-    nvl._flags = flags
-    nvl._index = None
-    nvl._owned = True
-    nvl._wire = None
-    return nvl
 
 
 def _shape_run(buf: bytes, elements: NVListArray, first_at: int, next_at: int, end: int) -> int:
