@@ -233,9 +233,7 @@ def unpack_strict(data: bytes | bytearray | memoryview, flags: int = 0) -> NVLis
                     raise _fail(off, f"duplicate name {name!r}", "EEXIST")
                 index[key] = len(names)
             if nitems:
-                if cur._wire is None:
-                    cur._wire = {}
-                cur._wire[len(names)] = nitems
+                _keep_field(cur, len(names), nitems)
             names.append(name)
             values.append(child)
             stack.append((cur, names, values, index, fold, elements, element_pos))
@@ -288,9 +286,7 @@ def unpack_strict(data: bytes | bytearray | memoryview, flags: int = 0) -> NVLis
                     raise _fail(off, f"duplicate name {name!r}", "EEXIST")
                 index[key] = len(names)
             if datasize:
-                if cur._wire is None:
-                    cur._wire = {}
-                cur._wire[len(names)] = datasize
+                _keep_field(cur, len(names), datasize)
             names.append(name)
             values.append(new_elements)
             stack.append((cur, names, values, index, fold, elements, element_pos))
@@ -356,9 +352,7 @@ def unpack_strict(data: bytes | bytearray | memoryview, flags: int = 0) -> NVLis
                 raise _fail(off, f"duplicate name {name!r}", "EEXIST")
             index[key] = len(names)
         if nitems and kind in _SCALAR_TYPES:
-            if cur._wire is None:
-                cur._wire = {}
-            cur._wire[len(names)] = nitems
+            _keep_field(cur, len(names), nitems)
         names.append(name)
         values.append(value)
         off = next_off
