@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from ovpnctl.errors import ValidationError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
 PORT_MAX = 0xFFFF
 

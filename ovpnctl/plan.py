@@ -35,9 +35,9 @@ from ovpnctl.config.issues import Issues
 from ovpnctl.config.material import KeyTable, LoadedKey, load_key_material, wipe_all
 from ovpnctl.config.record import AppliedKey, AppliedPeer, AppliedState
 from ovpnctl.config.schema import PeerSpec, TunnelConfig
-from ovpnctl.endpoint import Endpoint, IPAddress
+from ovpnctl.endpoint import Endpoint, IPAddress, IPInterface
 from ovpnctl.errors import OvpnError, UsageError
-from ovpnctl.hostnet import HostNetwork, IPInterface, Route
+from ovpnctl.hostnet import HostNetwork, Route
 from ovpnctl.keys import KeySlot
 from ovpnctl.ledger import KeyLedger, LedgerEntry, now_iso
 from ovpnctl.model import Keepalive, Mode, PeerConfig, PeerState, Transport

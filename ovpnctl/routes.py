@@ -22,10 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from ovpnctl.endpoint import IPAddress
+from ovpnctl.endpoint import IPAddress, IPNetwork
 from ovpnctl.errors import BackendUnavailableError, KernelError, ValidationError
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 System = Literal["freebsd", "linux"]
 Action = Literal["add", "delete"]
 

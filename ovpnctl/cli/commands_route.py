@@ -33,8 +33,7 @@ from ovpnctl.routes import (
 )
 
 if TYPE_CHECKING:
-    from ovpnctl.endpoint import IPAddress
-    from ovpnctl.routes import IPNetwork
+    from ovpnctl.endpoint import IPAddress, IPNetwork
 
 VIA_HELP = (
     "The peer's tunnel (VPN) address: the kernel sends the traffic to the peer that has "

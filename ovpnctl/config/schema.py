@@ -11,16 +11,12 @@ them, and the documentation is written from them.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 
 from ovpnctl.config.locate import KeyPath, SourceMap, format_path
-from ovpnctl.endpoint import Endpoint, IPAddress
+from ovpnctl.endpoint import Endpoint, IPAddress, IPInterface, IPNetwork
 from ovpnctl.keys import Cipher, KeySlot
 from ovpnctl.model import Keepalive, Mode, PeerConfig, Transport
-
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
 # key -> one-line meaning; the order is the order `showconf` writes them in.
 INTERFACE_KEYS: dict[str, str] = {

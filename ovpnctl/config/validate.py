@@ -25,13 +25,11 @@ from ovpnctl.config.schema import (
     KEEPALIVE_KEYS,
     KEY_KEYS,
     PEER_KEYS,
-    IPInterface,
-    IPNetwork,
     KeySpec,
     PeerSpec,
     TunnelConfig,
 )
-from ovpnctl.endpoint import Endpoint, IPAddress, parse_vpn_address
+from ovpnctl.endpoint import Endpoint, IPAddress, IPInterface, IPNetwork, parse_vpn_address
 from ovpnctl.errors import OvpnError
 from ovpnctl.ids import KEEPALIVE_MAX, check_key_id, check_peer_id
 from ovpnctl.keys import Cipher

@@ -10,15 +10,11 @@ delete one, each a single reversible change.
 from __future__ import annotations
 
 import abc
-import ipaddress
 from dataclasses import dataclass
 
-from ovpnctl.endpoint import IPAddress
+from ovpnctl.endpoint import IPAddress, IPInterface, IPNetwork
 from ovpnctl.errors import UsageError
 from ovpnctl.model import Mode
-
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,8 +22,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ovpnctl.endpoint import IPInterface
 from ovpnctl.errors import BackendUnavailableError, KernelError
-from ovpnctl.hostnet import HostNetwork, IPInterface, Route
+from ovpnctl.hostnet import HostNetwork, Route
 from ovpnctl.model import Mode
 
 IFCONFIG = "/sbin/ifconfig"

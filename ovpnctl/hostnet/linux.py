@@ -12,8 +12,9 @@ import ipaddress
 import os
 from typing import Any
 
+from ovpnctl.endpoint import IPInterface
 from ovpnctl.errors import BackendUnavailableError, ExitCode, KernelError
-from ovpnctl.hostnet import HostNetwork, IPInterface, Route
+from ovpnctl.hostnet import HostNetwork, Route
 from ovpnctl.model import Mode
 
 RT_TABLE_MAIN = 254
