@@ -80,18 +80,25 @@ class KeyDirection:
     iv: bytearray = field(default_factory=bytearray)
 
     def __post_init__(self) -> None:
+        self.check()
+
+    def check(self, label: str = "") -> None:
+        """Key and IV lengths per cipher. Backends call it again before a key reaches the
+        kernel, since the buffers are mutable after construction; `label` names the
+        direction in the message."""
+        prefix = f"{label}: " if label else ""
         if self.cipher is Cipher.NONE:
             if self.key or self.iv:
-                raise ValidationError("cipher none takes no key material")
+                raise ValidationError(f"{prefix}cipher none takes no key material")
             return
         if len(self.key) != self.cipher.key_length:
             raise ValidationError(
-                f"{self.cipher.value} needs a {self.cipher.key_length}-byte key, "
+                f"{prefix}{self.cipher.value} needs a {self.cipher.key_length}-byte key, "
                 f"got {len(self.key)} bytes"
             )
         if len(self.iv) != IMPLICIT_IV_LEN:
             raise ValidationError(
-                f"the implicit IV must be {IMPLICIT_IV_LEN} bytes, got {len(self.iv)}"
+                f"{prefix}the implicit IV must be {IMPLICIT_IV_LEN} bytes, got {len(self.iv)}"
             )
 
     @classmethod

@@ -61,7 +61,7 @@ from ovpnctl.freebsd.transport import (
     IoctlTransport,
 )
 from ovpnctl.ids import check_peer_id
-from ovpnctl.keys import IMPLICIT_IV_LEN, Cipher, KeyConfig, KeyDirection, KeySlot, wipe
+from ovpnctl.keys import Cipher, KeyConfig, KeyDirection, KeySlot, wipe
 from ovpnctl.model import (
     Event,
     EventKind,
@@ -398,7 +398,7 @@ class FreeBSDBackend(Backend):
     def new_key(self, ifname: str, key: KeyConfig) -> None:
         check_ifname(ifname)
         for label, direction in (("encrypt", key.encrypt), ("decrypt", key.decrypt)):
-            _check_direction(label, direction)
+            direction.check(label)
         placeholders: dict[str, str] = {}
         sent = key
         if self.dry_run and not self.show_keys and key.cipher is not Cipher.NONE:
@@ -510,23 +510,6 @@ class FreeBSDBackend(Backend):
 
     def close(self) -> None:
         self._transport.close()
-
-
-def _check_direction(label: str, direction: KeyDirection) -> None:
-    """Key and IV lengths per cipher, again: the buffers are mutable after construction."""
-    if direction.cipher is Cipher.NONE:
-        if direction.key or direction.iv:
-            raise ValidationError(f"{label}: cipher none takes no key material")
-        return
-    if len(direction.key) != direction.cipher.key_length:
-        raise ValidationError(
-            f"{label}: {direction.cipher.value} needs a {direction.cipher.key_length}-byte "
-            f"key, got {len(direction.key)} bytes"
-        )
-    if len(direction.iv) != IMPLICIT_IV_LEN:
-        raise ValidationError(
-            f"{label}: the implicit IV must be {IMPLICIT_IV_LEN} bytes, got {len(direction.iv)}"
-        )
 
 
 def _hidden_copy(key: KeyConfig) -> KeyConfig:
