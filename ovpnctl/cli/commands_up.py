@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import click
 
 from ovpnctl.cli import commands_config
@@ -14,6 +16,20 @@ from ovpnctl.cli.commands_config import (
 from ovpnctl.cli.common import pass_state
 from ovpnctl.cli.state import CliState
 from ovpnctl.errors import OvpnError
+
+if TYPE_CHECKING:
+    from ovpnctl.supervisor.run import Supervisor
+
+
+def build_supervisor(config_file: str, **kwargs: Any) -> Supervisor:
+    """The supervisor `up` runs, taking SIGTERM/SIGINT/SIGHUP for the whole process.
+
+    Tests replace this with one built with `install_signals=False` and stop it with
+    `request_stop()`: in-process, a real signal would go to the test runner itself.
+    """
+    from ovpnctl.supervisor.run import Supervisor  # noqa: PLC0415
+
+    return Supervisor(config_file, **kwargs)
 
 
 @click.command("up")
@@ -78,7 +94,7 @@ def up(  # noqa: PLR0917 - one parameter per click option
     """
     from ovpnctl.config.paths import Paths  # noqa: PLC0415
     from ovpnctl.supervisor.log import EventLog  # noqa: PLC0415
-    from ovpnctl.supervisor.run import Supervisor, UpOptions  # noqa: PLC0415
+    from ovpnctl.supervisor.run import UpOptions  # noqa: PLC0415
 
     paths = Paths.from_env(state_dir=state_dir, run_dir=run_dir)
     options = UpOptions(
@@ -91,7 +107,7 @@ def up(  # noqa: PLR0917 - one parameter per click option
         backend = state.backend()
         hostnet = commands_config.host_network(backend.name)
         try:
-            supervisor = Supervisor(
+            supervisor = build_supervisor(
                 config_file,
                 backend=backend,
                 hostnet=hostnet,

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import threading
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +15,12 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ovpnctl.backend import Backend
-from ovpnctl.cli import commands_config
+from ovpnctl.cli import commands_config, commands_up
 from ovpnctl.cli.main import cli
 from ovpnctl.cli.state import CliState
 from ovpnctl.freebsd.backend import FreeBSDBackend
 from ovpnctl.socketpool import SocketPool
+from ovpnctl.supervisor.run import Supervisor
 from tests.ovpnctl.config.rig import Rig
 
 CONFIG = """
@@ -137,35 +137,79 @@ def test_showconf_toml_and_json(rig: Rig) -> None:
     assert missing.stderr == "ovpnctl: ovpn5: no such freebsd DCO interface\n"
 
 
-def _wait_for(predicate: Any, what: str) -> None:
-    deadline = time.monotonic() + 20
+UP_DEADLINE = 30.0  # seconds for the whole `up` conversation, generous for a loaded CI host
+
+
+def _wait_for(predicate: Callable[[], bool], what: str, deadline: float) -> None:
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.02)
 
 
-def test_up_runs_until_sigterm_and_apply_goes_through_it(rig: Rig) -> None:
+def test_up_runs_until_sigterm_and_apply_goes_through_it(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `up` runs in this process, so a real SIGTERM would hit pytest itself: the supervisor
+    # is built without process signal handlers and stopped with `request_stop()`, which
+    # feeds SIGTERM through the same path the handler does (real signals: test_supervisor).
+    built: list[Supervisor] = []
+    asked_for_signals: list[bool] = []
+
+    def build(config_file: str, **kwargs: Any) -> Supervisor:
+        asked_for_signals.append(kwargs.pop("install_signals", True))
+        supervisor = Supervisor(config_file, install_signals=False, **kwargs)
+        built.append(supervisor)
+        return supervisor
+
+    monkeypatch.setattr(commands_up, "build_supervisor", build)
     control = rig.paths.control_socket("ovpn0")
     second = rig.keydir / "more.toml"
     second.write_text(CONFIG.replace("interval = 10, timeout = 60", "interval = 5, timeout = 30"))
+    deadline = time.monotonic() + UP_DEADLINE
+    up_returned = threading.Event()
     outcome: list[Result] = []
+    operator_failed: list[BaseException] = []
+
+    def running() -> bool:
+        return bool(built) and built[0].started
 
     def operator() -> None:
         # What an operator does while `up` runs: apply (handed to the supervisor), stop.
-        _wait_for(lambda: os.path.exists(control), "the control socket")
-        outcome.append(invoke(rig, "apply", str(second)))
-        outcome.append(invoke(rig, "apply", str(second), "--dry-run"))
-        os.kill(os.getpid(), signal.SIGTERM)
+        try:
+            _wait_for(lambda: up_returned.is_set() or running(), "the supervisor", deadline)
+            if not running():
+                return  # `up` ended on its own; its result says why
+            assert os.path.exists(control)
+            outcome.append(invoke(rig, "apply", str(second)))
+            outcome.append(invoke(rig, "apply", str(second), "--dry-run"))
+        except BaseException as exc:  # handed to the test's thread
+            operator_failed.append(exc)
+        finally:
+            if built:
+                built[0].request_stop()  # SIGTERM, without signalling this process
 
     thread = threading.Thread(target=operator)
     thread.start()
-    result = invoke(rig, "up", config_path(rig), "--json-log", "--poll-interval", "0.05")
-    thread.join(20)
+    try:
+        result = invoke(rig, "up", config_path(rig), "--json-log", "--poll-interval", "0.05")
+    finally:
+        up_returned.set()
+        thread.join(max(deadline - time.monotonic(), 0) + 5)
+    assert not thread.is_alive()
+    if operator_failed:
+        raise operator_failed[0]
+    assert asked_for_signals == [True]  # the real `up` takes the process's signals
     assert result.exit_code == 0, result.stderr
-    events = [json.loads(line)["event"] for line in result.stderr.splitlines()]
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    events = [record["event"] for record in records]
     assert events[0] == "change" and "up" in events and events[-1] == "down"
+    assert {"event": "signal", "name": "SIGTERM", "action": "stop"}.items() <= next(
+        record for record in records if record["event"] == "signal"
+    ).items()
     assert "ovpn0" not in rig.kernel.interfaces  # torn down
+    assert not os.path.exists(control)
+    assert len(outcome) == 2
     assert outcome[0].exit_code == 0, outcome[0].stderr
     assert outcome[0].stdout == "ovpn0: 1 change(s)\n  ~ set keepalive of peer 1 to 5/30 s\n"
     assert outcome[0].stderr == "ovpnctl: handed to the ovpnctl up supervisor of ovpn0\n"
@@ -185,7 +229,6 @@ def test_peer_add_goes_through_a_running_supervisor(rig: Rig) -> None:
     import io
 
     from ovpnctl.supervisor.log import EventLog
-    from ovpnctl.supervisor.run import Supervisor
 
     config = rig.keydir / "mp.toml"
     config.write_text(
