@@ -10,6 +10,7 @@ kernel's state as it reads back through netlink.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from dataclasses import dataclass, field
@@ -93,10 +94,15 @@ class ConfigSite:
         self.keydir.mkdir(mode=0o700, exist_ok=True)
 
     def key(self, name: str, cipher: Cipher = Cipher.AES_256_GCM) -> str:
+        """Fresh material in `name`, replaced atomically as a rotation agent must: a running
+        `ovpnctl up` may re-read the file at any moment (peer timeout), and must never find
+        it missing or half-written."""
         path = self.keydir / name
-        if path.exists():
-            os.unlink(path)
-        write_material(str(path), generate_material(cipher))
+        fresh = self.keydir / f".{name}.new"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(fresh)
+        write_material(str(fresh), generate_material(cipher))
+        os.replace(fresh, path)
         return str(path)
 
     def config(self, text: str) -> TunnelConfig:

@@ -51,15 +51,23 @@ class UpProcess:
             except ValueError:
                 self.records.append({"event": "unparsed", "line": line})
 
-    def wait_for(self, what: str, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    def wait_for(
+        self, what: str, predicate: Callable[[dict[str, Any]], bool], *, since: int = 0
+    ) -> dict[str, Any]:
+        """The first matching record at index `since` or later.
+
+        Records arrive from the reader thread meanwhile: each pass looks at a snapshot and
+        moves `seen` past exactly what it looked at, so none slips through unexamined."""
         deadline = time.monotonic() + TIMEOUT
-        seen = 0
+        seen = since
         while time.monotonic() < deadline:
-            for record in self.records[seen:]:
+            exited = self.proc.poll() is not None
+            batch = self.records[seen:]
+            for record in batch:
                 if predicate(record):
                     return record
-            seen = len(self.records)
-            if self.proc.poll() is not None and seen == len(self.records):
+            seen += len(batch)
+            if exited and not self.reader.is_alive() and seen == len(self.records):
                 break
             time.sleep(0.05)
         raise AssertionError(f"no {what} in the supervisor's log: {self.records}")
@@ -185,9 +193,12 @@ def test_up_lifecycle(netns_pair: NetnsPair, b_site: ConfigSite, tmp_path: Path)
         # Fresh keys (as a rotation agent would write them), then SIGHUP: peer 1 is back.
         b_site.key("ab")
         b_site.key("ba")
+        since = len(up.records)  # the start's own "add peer 1" must not count
         up.proc.send_signal(signal.SIGHUP)
         up.wait_for(
-            "the re-add", lambda r: r["event"] == "change" and "add peer 1" in r.get("step", "")
+            "the re-add",
+            lambda r: r["event"] == "change" and "add peer 1" in r.get("step", ""),
+            since=since,
         )
         # B is still gone, so the re-added peer expires again: proof it was in the kernel.
         up.wait_for("a second expiry", lambda r: len(expiries(up)) >= 2)
