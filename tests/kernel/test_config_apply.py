@@ -8,65 +8,29 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from config_site import ConfigSite
 from netns import run_in_netns
 
 from ovpnctl.config import ConfigValidationError, dumps_toml
+from ovpnctl.config.paths import Paths
 from ovpnctl.config.running import running_config
-from ovpnctl.errors import KernelError, RollbackError
 from ovpnctl.hostnet.linux import LinuxHostNetwork
 from ovpnctl.keys import Cipher
+from tests.ovpnctl import apply_scenarios
 
-BASE = """
-[interface]
-name = "ovpncfg0"
-mode = "mp"
-listen = "127.0.0.1:0"
-address = ["10.8.0.1/24"]
-
-[[peer]]
-id = 1
-remote = "192.0.2.1:1194"
-vpn_ipv4 = "10.8.0.2"
-routes = ["192.168.1.0/24"]
-keepalive = { interval = 10, timeout = 60 }
-key = { id = 0, encrypt = "1a", decrypt = "1b" }
-
-[[peer]]
-id = 2
-remote = "192.0.2.2:1194"
-vpn_ipv4 = "10.8.0.3"
-routes = ["192.168.2.0/24"]
-key = { id = 0, encrypt = "2a", decrypt = "2b" }
-"""
+IFACE = "ovpncfg0"
+BASE = apply_scenarios.base(IFACE)
 
 # Every kind of reversible change (Linux can change a live peer's remote and switch
-# keepalive off), then the one irreversible step: deleting peer 1's retired key.
-CHANGED = """
-[interface]
-name = "ovpncfg0"
-mode = "mp"
-listen = "127.0.0.1:0"
-address = ["10.8.0.1/24", "fd00::1/64"]
-
-[[peer]]
-id = 1
-remote = "192.0.2.1:1194"
-vpn_ipv4 = "10.8.0.2"
-routes = ["192.168.1.0/24"]
-keepalive = { interval = 5, timeout = 30 }
-key = { id = 1, encrypt = "1c", decrypt = "1d" }
-
-[[peer]]
-id = 2
-remote = "198.51.100.2:1194"
-vpn_ipv4 = "10.8.0.3"
-routes = ["192.168.22.0/24"]
-keepalive = { interval = 10, timeout = 60 }
-key = { id = 0, encrypt = "2a", decrypt = "2b" }
-
+# keepalive on), then the one irreversible step: deleting peer 1's retired key.
+CHANGED = apply_scenarios.changed(
+    IFACE,
+    peer_2_remote="198.51.100.2:1194",
+    peer_2_extra="keepalive = { interval = 10, timeout = 60 }\n",
+    new_peers="""
 [[peer]]
 id = 3
 remote = "192.0.2.3:1194"
@@ -74,7 +38,8 @@ vpn_ipv4 = "10.8.0.4"
 vpn_ipv6 = "fd00::4"
 routes = ["192.168.3.0/24", "fd03::/64"]
 key = { id = 2, cipher = "CHACHA20-POLY1305", encrypt = "3a", decrypt = "3b" }
-"""
+""",
+)
 
 CHANGED_CALLS = [
     "add_address",
@@ -91,7 +56,6 @@ CHANGED_CALLS = [
     "add_route",
     "del_key",  # peer 1's retired key: cannot be undone
 ]
-IFACE = "ovpncfg0"
 
 
 @pytest.fixture
@@ -103,6 +67,23 @@ def site(netns: str, tmp_path: Path) -> Iterator[ConfigSite]:
     s.key("3b", Cipher.CHACHA20_POLY1305)
     yield s
     s.close()
+
+
+class LinuxApplySite:
+    """The site as the shared scenarios see it: one interface and its counted changes."""
+
+    ifname = IFACE
+
+    def __init__(self, site: ConfigSite) -> None:
+        self.site = site
+        self.changes = site.faults
+        self.paths: Paths = site.paths
+
+    def apply(self, text: str) -> Any:
+        return self.site.apply(text)
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.site.snapshot(self.ifname)
 
 
 def test_apply_then_nothing_to_do(site: ConfigSite) -> None:
@@ -117,11 +98,7 @@ def test_apply_then_nothing_to_do(site: ConfigSite) -> None:
         "keys": [("PRIMARY", 0, "AES-256-GCM")],
     }
     assert "192.168.1.0/24 via 10.8.0.2" in snap["routes"]
-    calls = site.faults.count
-    again = site.apply(BASE)
-    assert again.plan.empty
-    assert site.faults.count == calls  # not one netlink request that changes anything
-    assert site.snapshot(IFACE) == snap
+    apply_scenarios.assert_reapply_changes_nothing(LinuxApplySite(site), BASE)
 
 
 def test_the_changed_config_runs_as_planned(site: ConfigSite) -> None:
@@ -139,27 +116,18 @@ def test_the_changed_config_runs_as_planned(site: ConfigSite) -> None:
 @pytest.mark.parametrize("fault_at", range(1, len(CHANGED_CALLS) + 1))
 def test_a_failure_at_any_step_restores_the_kernel_state(site: ConfigSite, fault_at: int) -> None:
     site.apply(BASE)
-    before = site.snapshot(IFACE)
-    site.faults.fail_at = site.faults.count + fault_at
-    with pytest.raises(KernelError) as info:
-        site.apply(CHANGED)
-    assert "nothing was changed" in info.value.message, info.value.message
-    assert site.snapshot(IFACE) == before, f"after a fault in {CHANGED_CALLS[fault_at - 1]}"
+    apply_scenarios.assert_a_fault_restores_the_start(
+        LinuxApplySite(site), CHANGED, fault_at, CHANGED_CALLS
+    )
 
 
 def test_after_an_irreversible_step_the_error_names_what_remains(site: ConfigSite) -> None:
     site.apply(BASE)
-    only_peer_1 = BASE.split("[[peer]]\nid = 2", 1)[0].replace(
-        'key = { id = 0, encrypt = "1a", decrypt = "1b" }',
-        'key = { id = 1, encrypt = "1c", decrypt = "1d" }',
-    )
     # new key -> secondary, swap, delete peer 2's route; then delete peer 1's retired
     # key (irreversible) and remove peer 2, which fails.
-    site.faults.fail_at = site.faults.count + 5
-    with pytest.raises(RollbackError) as info:
-        site.apply(only_peer_1)
-    assert "remove peer 2" in info.value.message
-    assert "cannot be undone and remain: delete the secondary key of peer 1" in info.value.message
+    apply_scenarios.assert_removing_peer_2_fails_after_the_irreversible_step(
+        LinuxApplySite(site), fault_at=5
+    )
     snap = site.snapshot(IFACE)
     assert snap["peers"][1]["keys"] == [("PRIMARY", 1, "AES-256-GCM")]
     assert sorted(snap["peers"]) == [1, 2]
