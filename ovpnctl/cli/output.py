@@ -79,8 +79,14 @@ class Output:
                     """rich would exit with status 1; ovpnctl's is EX_IOERR, like JSON's."""
                     raise OutputClosed
 
-            width = None if sys.stdout.isatty() else _columns()
-            self._console = TableConsole(width=width, highlight=False, soft_wrap=False)
+            # An explicit COLUMNS wins even on a terminal: serial consoles (and some
+            # remote shells) report a width that has nothing to do with the screen.
+            width = _columns() if "COLUMNS" in os.environ or not sys.stdout.isatty() else None
+            # rich uses 80x25 on a TERM=dumb terminal unless it is given both dimensions.
+            height = _lines() if width is not None else None
+            self._console = TableConsole(
+                width=width, height=height, highlight=False, soft_wrap=False
+            )
         return self._console
 
     # -- what commands show -------------------------------------------------------------
@@ -118,6 +124,11 @@ class Output:
         render_table.planned_calls(
             self.console(), list(calls), show_keys=show_keys, verbose=verbose
         )
+
+
+def _lines() -> int:
+    value = os.environ.get("LINES", "")
+    return int(value) if value.isdigit() and int(value) > 0 else 25
 
 
 def _columns() -> int:
