@@ -15,21 +15,7 @@ from ovpnctl.errors import OvpnError
 from ovpnctl.hostnet import Route
 from ovpnctl.model import Mode, PeerConfig
 from ovpnctl.plan import build_plan
-from tests.ovpnctl.config.rig import Rig, ip
-
-ONE_PEER = """
-[interface]
-name = "ovpn0"
-listen = "127.0.0.1:0"
-address = "10.8.0.1/24"
-
-[[peer]]
-id = 1
-remote = "192.0.2.1:1194"
-routes = ["192.168.1.0/24"]
-keepalive = { interval = 10, timeout = 60 }
-key = { id = 0, encrypt = "a", decrypt = "b" }
-"""
+from tests.ovpnctl.config.rig import ONE_PEER, Rig, ip
 
 
 @pytest.fixture

@@ -36,6 +36,22 @@ from ovpnctl.model import Mode
 from ovpnctl.socketpool import SocketPool
 from tests.ovpnctl.freebsd.kernel_model import KernelModel
 
+# The smallest tunnel the host tests start from: one p2p peer with a route and a key
+# (the fixtures create its key files "a" and "b" with Rig.key).
+ONE_PEER = """
+[interface]
+name = "ovpn0"
+listen = "127.0.0.1:0"
+address = "10.8.0.1/24"
+
+[[peer]]
+id = 1
+remote = "192.0.2.1:1194"
+routes = ["192.168.1.0/24"]
+keepalive = { interval = 10, timeout = 60 }
+key = { id = 0, encrypt = "a", decrypt = "b" }
+"""
+
 
 @dataclass
 class Mutations:

@@ -21,21 +21,7 @@ from ovpnctl.cli.state import CliState
 from ovpnctl.freebsd.backend import FreeBSDBackend
 from ovpnctl.socketpool import SocketPool
 from ovpnctl.supervisor.run import Supervisor
-from tests.ovpnctl.config.rig import Rig
-
-CONFIG = """
-[interface]
-name = "ovpn0"
-listen = "127.0.0.1:0"
-address = "10.8.0.1/24"
-
-[[peer]]
-id = 1
-remote = "192.0.2.1:1194"
-routes = ["192.168.1.0/24"]
-keepalive = { interval = 10, timeout = 60 }
-key = { id = 0, encrypt = "a", decrypt = "b" }
-"""
+from tests.ovpnctl.config.rig import ONE_PEER, Rig
 
 
 @pytest.fixture
@@ -43,7 +29,7 @@ def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
     r = Rig(tmp_path)
     r.key("a")
     r.key("b")
-    (r.keydir / "tunnel.toml").write_text(CONFIG)
+    (r.keydir / "tunnel.toml").write_text(ONE_PEER)
     monkeypatch.setenv("OVPNCTL_STATE_DIR", r.paths.state_dir)
     monkeypatch.setenv("OVPNCTL_RUN_DIR", r.paths.run_dir)
     monkeypatch.setattr(commands_config, "host_network", lambda name: r.hostnet)
@@ -102,7 +88,7 @@ def test_apply_json(rig: Rig) -> None:
 
 def test_config_errors_exit_78_one_line_each_before_any_backend(rig: Rig) -> None:
     bad = rig.keydir / "bad.toml"
-    bad.write_text(CONFIG.replace("id = 1\n", "id = -1\n").replace('"192.0.2.1:1194"', '"x"'))
+    bad.write_text(ONE_PEER.replace("id = 1\n", "id = -1\n").replace('"192.0.2.1:1194"', '"x"'))
     result = invoke(rig, "apply", str(bad), kernel=False)
     assert result.exit_code == 78
     assert result.stderr.splitlines() == [
@@ -165,7 +151,7 @@ def test_up_runs_until_sigterm_and_apply_goes_through_it(
     monkeypatch.setattr(commands_up, "build_supervisor", build)
     control = rig.paths.control_socket("ovpn0")
     second = rig.keydir / "more.toml"
-    second.write_text(CONFIG.replace("interval = 10, timeout = 60", "interval = 5, timeout = 30"))
+    second.write_text(ONE_PEER.replace("interval = 10, timeout = 60", "interval = 5, timeout = 30"))
     deadline = time.monotonic() + UP_DEADLINE
     up_returned = threading.Event()
     outcome: list[Result] = []
@@ -218,7 +204,7 @@ def test_up_runs_until_sigterm_and_apply_goes_through_it(
 
 def test_up_with_a_bad_config_fails_at_once(rig: Rig) -> None:
     bad = rig.keydir / "bad.toml"
-    bad.write_text(CONFIG.replace('"b"', '"nope"'))
+    bad.write_text(ONE_PEER.replace('"b"', '"nope"'))
     result = invoke(rig, "up", str(bad))
     assert result.exit_code == 78
     assert f"{rig.keydir}/nope: no such key file" in result.stderr
@@ -232,7 +218,7 @@ def test_peer_add_goes_through_a_running_supervisor(rig: Rig) -> None:
 
     config = rig.keydir / "mp.toml"
     config.write_text(
-        CONFIG.replace('listen = "127.0.0.1:0"', 'listen = "127.0.0.1:0"\nmode = "mp"').replace(
+        ONE_PEER.replace('listen = "127.0.0.1:0"', 'listen = "127.0.0.1:0"\nmode = "mp"').replace(
             "remote = ", 'vpn_ipv4 = "10.8.0.2"\nremote = '
         )
     )
