@@ -86,6 +86,16 @@ class Endpoint:
             self.address.ipv4_mapped is not None
         )
 
+    @classmethod
+    def from_sockaddr(cls, name: tuple[object, ...]) -> Endpoint:
+        """What getsockname/getpeername/accept return, as an Endpoint (scope kept)."""
+        host = str(name[0]).split("%", 1)[0]
+        address = ipaddress.ip_address(host)
+        port = name[1]
+        scope = name[3] if len(name) == 4 and address.version == 6 else 0
+        assert isinstance(port, int) and isinstance(scope, int)
+        return cls(address, port, scope)
+
     def unmapped(self) -> Endpoint:
         """The plain IPv4 form of a `::ffff:a.b.c.d` endpoint (both kernels treat it so)."""
         if isinstance(self.address, ipaddress.IPv6Address) and self.address.ipv4_mapped:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import ipaddress
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,7 @@ from ovpnctl.backend import Backend, Capability
 from ovpnctl.config.issues import Issues
 from ovpnctl.config.material import KeyTable, LoadedKey, load_key_material, wipe_all
 from ovpnctl.config.record import AppliedKey, AppliedPeer, AppliedState
-from ovpnctl.config.schema import PeerSpec, TunnelConfig
+from ovpnctl.config.schema import PeerSpec, TcpRole, TunnelConfig, remote_text
 from ovpnctl.endpoint import Endpoint, IPAddress, IPInterface
 from ovpnctl.errors import OvpnError, UsageError
 from ovpnctl.hostnet import HostNetwork, Route
@@ -169,6 +170,7 @@ class SetMode(Step):
 @dataclass(eq=False, kw_only=True)
 class AddPeer(Step):
     peer: PeerSpec
+    connection: str | None = None  # TCP: "LOCAL -> REMOTE" of the waiting connection
     symbol = "+"
 
     def __post_init__(self) -> None:
@@ -177,17 +179,19 @@ class AddPeer(Step):
     def describe(self) -> str:
         peer = self.peer
         extra = [f"vpn {a}" for a in (peer.vpn_ipv4, peer.vpn_ipv6) if a is not None]
-        if peer.local is not None:
+        if peer.local is not None and self.connection is None:
             extra.append(f"local {peer.local}")
-        via = f" on {peer.listen}" if peer.listen is not None else ""
         tail = f" ({', '.join(extra)})" if extra else ""
+        if self.connection is not None:
+            return f"add peer {peer.peer_id} on TCP connection {self.connection}{tail}"
+        via = f" on {peer.listen}" if peer.listen is not None else ""
         return f"add peer {peer.peer_id} remote {peer.remote}{via}{tail}"
 
     def run(self, ctx: ExecContext) -> None:
         peer = self.peer
         if ctx.transport is Transport.TCP:
-            sock = ctx.sockets.tcp(self.ifname, peer.peer_id, peer.remote, peer.listen)
-            config = dataclasses.replace(peer.peer_config(), remote=None)
+            sock = ctx.sockets.take_tcp(self.ifname, peer.peer_id)
+            config = dataclasses.replace(peer.peer_config(), remote=None, local=None)
         else:
             assert peer.listen is not None  # validated: UDP peers always have a socket
             sock = ctx.sockets.udp(peer.listen)
@@ -437,6 +441,24 @@ def _str_or_none(value: object | None) -> str | None:
     return None if value is None else str(value)
 
 
+def _tcp_wait(peer: PeerSpec) -> str:
+    """What a TCP peer without a connection waits for (the plan adds it once connected)."""
+    if peer.tcp is TcpRole.ACCEPT:
+        return (
+            f"waits for {remote_text(peer.remote)} to connect to {peer.listen}; added when it does"
+        )
+    return f"not connected to {peer.remote} yet; added once the connection is made"
+
+
+def _connection_text(sock: socket.socket) -> str:
+    try:
+        local = Endpoint.from_sockaddr(sock.getsockname())
+        remote = Endpoint.from_sockaddr(sock.getpeername())
+    except OSError as exc:
+        return f"(gone: {exc.strerror})"
+    return f"{local} -> {remote}"
+
+
 def _applied_peer(peer: PeerSpec) -> AppliedPeer:
     return AppliedPeer(
         peer_id=peer.peer_id,
@@ -446,6 +468,7 @@ def _applied_peer(peer: PeerSpec) -> AppliedPeer:
         vpn_ipv4=_str_or_none(peer.vpn_ipv4),
         vpn_ipv6=_str_or_none(peer.vpn_ipv6),
         keepalive=None,
+        tcp=None if peer.tcp is None else peer.tcp.value,
     )
 
 
@@ -978,6 +1001,9 @@ class Planner:
     def _new_peer_steps(self, peer: PeerSpec, *, replacing: bool) -> list[Step]:
         ifname = self.ifname
         add = AddPeer(ifname=ifname, peer=peer)
+        sock = self.sockets.tcp_ready(ifname, peer.peer_id)
+        if sock is not None:
+            add.connection = _connection_text(sock)
         add.undo = RemovePeer(ifname=ifname, peer_id=peer.peer_id, reason="undo")
         steps: list[Step] = [add]
         for slot in (KeySlot.PRIMARY, KeySlot.SECONDARY):
@@ -1024,6 +1050,9 @@ class Planner:
             return self._cannot_add(
                 peer, "a TCP peer lives only as long as its connection; run `ovpnctl up` to add it"
             )
+        elif self.sockets.tcp_ready(self.ifname, peer.peer_id) is None:
+            self.plan.notes.append(f"peer {peer.peer_id}: {_tcp_wait(peer)}")
+            return None
         if self.config.mode is Mode.P2P and gone:
             return True  # p2p: one peer at a time
         taken = set()

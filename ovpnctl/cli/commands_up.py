@@ -52,6 +52,15 @@ def build_supervisor(config_file: str, **kwargs: Any) -> Supervisor:
     show_default=True,
     help="Seconds between reads of the kernel's notifications.",
 )
+@click.option(
+    "--connect-retry",
+    type=click.FloatRange(min=0.1, max=3600),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="TCP: the longest wait between two attempts to reach a connecting peer "
+    "(the wait starts at 1 s and doubles after each failure).",
+)
 @reuse_option
 @key_dir_option
 @paths_options
@@ -64,6 +73,7 @@ def up(  # noqa: PLR0917 - one parameter per click option
     json_log: bool,
     readd_on_timeout: bool | None,
     poll_interval: float,
+    connect_retry: float,
     allow_key_reuse: bool,
     key_dir: str | None,
     state_dir: str | None,
@@ -80,6 +90,12 @@ def up(  # noqa: PLR0917 - one parameter per click option
     SIGHUP       re-read FILE and apply the difference
     SIGTERM/INT  tear down what was set up (an interface `up` created is
                  destroyed) and exit 0
+
+    TCP tunnels: the kernel takes a peer only as a connected socket, so `up`
+    dials each `tcp = "connect"` peer (retrying with back-off, see
+    --connect-retry) and listens for each `tcp = "accept"` peer, and adds
+    the peer once its connection is made. A peer whose connection ends is
+    dialled or awaited again; re-adding it needs fresh key material.
 
     Every kernel notification (peer deleted, key exhausted, peer floated) is
     logged on stderr, as key=value lines or, with --json-log, JSON lines.
@@ -102,6 +118,7 @@ def up(  # noqa: PLR0917 - one parameter per click option
         allow_key_reuse=allow_key_reuse,
         readd_on_timeout=readd_on_timeout,
         poll_interval=poll_interval,
+        connect_retry=connect_retry,
     )
     try:
         backend = state.backend()

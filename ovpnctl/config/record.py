@@ -49,6 +49,7 @@ class AppliedPeer:
     vpn_ipv6: str | None = None
     keepalive: tuple[int, int] | None = None
     keys: dict[str, AppliedKey] = field(default_factory=dict)  # "primary"/"secondary"
+    tcp: str | None = None  # TcpRole value; None for UDP
 
 
 @dataclass(slots=True)

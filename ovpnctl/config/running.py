@@ -16,6 +16,8 @@ from typing import Any
 from ovpnctl.backend import Backend, Capability
 from ovpnctl.config.paths import Paths
 from ovpnctl.config.record import AppliedKey, AppliedPeer, AppliedState, read_record
+from ovpnctl.config.schema import TcpRole, remote_text
+from ovpnctl.endpoint import Endpoint
 from ovpnctl.errors import ExitCode, OvpnError
 from ovpnctl.hostnet import HostNetwork
 from ovpnctl.model import InterfaceState, Mode, PeerState
@@ -87,8 +89,11 @@ def _peer(
         return None
     out: dict[str, Any] = {"id": peer.peer_id}
     if recorded is not None:
-        out["remote"] = recorded.remote
-        if record is not None and len(record.listen) > 1 and recorded.listen:
+        out["remote"] = remote_text(Endpoint.parse(recorded.remote, what="recorded remote"))
+        if recorded.tcp is not None:
+            out["tcp"] = recorded.tcp
+        several = record is not None and len(record.listen) > 1
+        if recorded.listen and (several or recorded.tcp == TcpRole.CONNECT.value):
             out["listen"] = recorded.listen
         if recorded.local:
             out["local"] = recorded.local

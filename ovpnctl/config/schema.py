@@ -11,6 +11,7 @@ them, and the documentation is written from them.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 
 from ovpnctl.config.locate import KeyPath, SourceMap, format_path
@@ -22,8 +23,10 @@ from ovpnctl.model import Keepalive, Mode, PeerConfig, Transport
 INTERFACE_KEYS: dict[str, str] = {
     "name": "interface name (required; FreeBSD needs the prefix 'ovpn')",
     "mode": "p2p (one peer; default) or mp (alias subnet: many peers, routed by VPN address)",
-    "transport": "udp (default) or tcp (Linux only; each peer connects to its remote)",
-    "listen": "local transport address(es) ADDRESS:PORT the UDP socket(s) bind to",
+    "transport": "udp (default) or tcp (Linux only; each peer has its own connection, "
+    "made or awaited as peer.tcp says)",
+    "listen": "local transport address(es) ADDRESS:PORT: where the UDP socket(s) bind, or "
+    "with tcp where connections from accepting peers are awaited",
     "address": "tunnel address(es) of this host, ADDRESS/PREFIX",
     "key_dir": "directory that relative key file paths are resolved against "
     "(default: the config file's directory)",
@@ -32,9 +35,12 @@ INTERFACE_KEYS: dict[str, str] = {
 }
 PEER_KEYS: dict[str, str] = {
     "id": "peer id, 0-16777215; both ends of a tunnel use the same id (required)",
-    "remote": "the peer's transport address ADDRESS:PORT (required)",
+    "remote": "the peer's transport address ADDRESS:PORT (required; a tcp accept peer may "
+    "give the ADDRESS alone, to accept it from any port)",
+    "tcp": "connect (default: dial remote, retrying until it answers) or accept (wait for "
+    "remote to connect to listen); transport tcp only",
     "listen": "which interface.listen socket carries this peer (default: the first one of "
-    "the remote's address family)",
+    "the remote's address family); a tcp connect peer binds to it only when given",
     "local": "source address for packets to this peer (default: chosen by routing)",
     "vpn_ipv4": "the peer's tunnel IPv4 address (mp mode)",
     "vpn_ipv6": "the peer's tunnel IPv6 address (mp mode)",
@@ -57,6 +63,26 @@ KEY_KEYS: dict[str, str] = {
 DEFAULT_CIPHER = Cipher.AES_256_GCM
 
 
+class TcpRole(enum.Enum):
+    """Which end of a TCP peer's connection this host is (OpenVPN's tcp-client/tcp-server).
+
+    The kernel only ever sees a connected socket; who dialled matters to the supervisor,
+    which keeps dialling a CONNECT peer and keeps listening for an ACCEPT peer.
+    """
+
+    CONNECT = "connect"
+    ACCEPT = "accept"
+
+
+def remote_text(remote: Endpoint) -> str:
+    """A peer's remote as the config file writes it: port 0 (an accepting TCP peer's
+    "any port") is the bare address, the form the validator reads back as port 0."""
+    if remote.port != 0:
+        return str(remote)
+    text = str(remote)
+    return text[: text.rindex(":")]
+
+
 @dataclass(frozen=True, slots=True)
 class KeySpec:
     """Which files hold a slot's key material. Paths are absolute after loading."""
@@ -72,7 +98,7 @@ class KeySpec:
 class PeerSpec:
     peer_id: int
     remote: Endpoint
-    listen: Endpoint | None  # one of TunnelConfig.listen; None: TCP from any address
+    listen: Endpoint | None  # one of TunnelConfig.listen; None: TCP connect, unbound
     local: IPAddress | None = None
     vpn_ipv4: IPAddress | None = None
     vpn_ipv6: IPAddress | None = None
@@ -80,7 +106,14 @@ class PeerSpec:
     routes: tuple[IPNetwork, ...] = ()
     key: KeySpec | None = None
     secondary_key: KeySpec | None = None
+    tcp: TcpRole | None = None  # None for UDP
     where: KeyPath = field(default=(), compare=False)  # ("peer", index)
+
+    def accepts(self, source: Endpoint) -> bool:
+        """Whether a connection from `source` is this (accepting) peer's; port 0 = any."""
+        remote = self.remote.unmapped()
+        src = source.unmapped()
+        return remote.address == src.address and remote.port in (0, src.port)
 
     def keys(self) -> dict[KeySlot, KeySpec]:
         """The key each slot should hold (a missing slot should be empty)."""

@@ -10,6 +10,7 @@ routes needing a gateway in mp mode) run on whatever parsed cleanly.
 from __future__ import annotations
 
 import difflib
+import enum
 import ipaddress
 import os
 import re
@@ -27,6 +28,7 @@ from ovpnctl.config.schema import (
     PEER_KEYS,
     KeySpec,
     PeerSpec,
+    TcpRole,
     TunnelConfig,
 )
 from ovpnctl.endpoint import Endpoint, IPAddress, IPInterface, IPNetwork, parse_vpn_address
@@ -40,6 +42,7 @@ _IFNAME = re.compile(r"[A-Za-z0-9_.-]+")
 TOP_KEYS = {"interface": "the interface section (required)", "peer": "one [[peer]] per peer"}
 
 T = TypeVar("T")
+E = TypeVar("E", bound=enum.Enum)
 
 
 def build_config(
@@ -136,6 +139,7 @@ def _peers(
         if fact is not None:
             facts.append(fact)
     _cross_checks(mode, facts, issues)
+    _tcp_checks(peers, issues)
     return peers
 
 
@@ -181,11 +185,20 @@ def _peer(
     _unknown_keys(raw, at, PEER_KEYS, issues)
     before = len(issues)
     peer_id = _field(raw, at, "id", issues, _int_checked(check_peer_id), required=True)
-    remote = _field(raw, at, "remote", issues, _endpoint("remote"), required=True)
-    if remote is not None and remote.port == 0:
+    role = _tcp_role(raw, at, transport, issues)
+    accepting = role is TcpRole.ACCEPT
+    remote = _field(
+        raw, at, "remote", issues, _endpoint("remote", any_port=accepting), required=True
+    )
+    if remote is not None and remote.port == 0 and not accepting:
         issues.add((*at, "remote"), "port 0 cannot be a destination")
     wanted_listen = _field(raw, at, "listen", issues, _endpoint("listen"))
     local = _field(raw, at, "local", issues, _ip_address)
+    if accepting and local is not None:
+        issues.add(
+            (*at, "local"),
+            "an accepting peer's connection arrives on its listen address; set listen instead",
+        )
     vpn4 = _field(raw, at, "vpn_ipv4", issues, _vpn(4))
     vpn6 = _field(raw, at, "vpn_ipv6", issues, _vpn(6))
     keepalive = _keepalive(raw, at, issues)
@@ -207,8 +220,17 @@ def _peer(
         issues.add((*at, "local"), f"{local} is not of the same IP version as remote {remote}")
 
     chosen_listen = None
-    if remote is not None and (listen or wanted_listen is not None):
+    if role is TcpRole.CONNECT:
+        # A dialling socket binds only where told to; the kernel picks its source otherwise.
+        if remote is not None and wanted_listen is not None:
+            chosen_listen = _pick_listen(remote, wanted_listen, listen, (*at, "listen"), issues)
+    elif remote is not None and (listen or wanted_listen is not None):
         chosen_listen = _pick_listen(remote, wanted_listen, listen, (*at, "listen"), issues)
+    elif accepting and remote is not None:
+        issues.add(
+            (*at, "tcp"),
+            "an accepting peer needs interface.listen: the ADDRESS:PORT to accept it on",
+        )
     facts = _PeerFacts(at, peer_id, vpn4, vpn6, tuple(routes))
     if len(issues) != before or peer_id is None or remote is None:
         return None, facts
@@ -225,9 +247,46 @@ def _peer(
         routes=tuple(routes),
         key=key,
         secondary_key=secondary,
+        tcp=role,
         where=at,
     )
     return spec, facts
+
+
+def _tcp_role(
+    raw: Mapping[str, Any], at: KeyPath, transport: Transport, issues: Issues
+) -> TcpRole | None:
+    role = _field(raw, at, "tcp", issues, _enum_value(TcpRole, "tcp role"))
+    if transport is Transport.UDP:
+        if "tcp" in raw:
+            issues.add((*at, "tcp"), 'only for interface.transport = "tcp"')
+        return None
+    return role or TcpRole.CONNECT
+
+
+def _tcp_checks(peers: list[PeerSpec], issues: Issues) -> None:
+    """Rules between TCP peers: the supervisor must be able to tell whose an incoming
+    connection is, and a dialling socket must not bind where a listener does."""
+    accepting = [p for p in peers if p.tcp is TcpRole.ACCEPT]
+    listeners = {p.listen for p in accepting}
+    for index, peer in enumerate(accepting):
+        for earlier in accepting[:index]:
+            if earlier.listen == peer.listen and (
+                earlier.accepts(peer.remote) or peer.accepts(earlier.remote)
+            ):
+                issues.add(
+                    (*peer.where, "remote"),
+                    f"a connection from {peer.remote.address} to {peer.listen} could be peer "
+                    f"{earlier.peer_id}'s or peer {peer.peer_id}'s; give each its own remote "
+                    "address or port",
+                )
+                break
+    for peer in peers:
+        if peer.tcp is TcpRole.CONNECT and peer.listen is not None and peer.listen in listeners:
+            issues.add(
+                (*peer.where, "listen"),
+                f"accepting peers listen on {peer.listen}; a dialling socket cannot bind there",
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -469,8 +528,22 @@ def _ifname(value: Any) -> str:
     return name
 
 
-def _endpoint(what: str) -> Callable[[Any], Endpoint]:
-    return lambda value: Endpoint.parse(_text(value), what=what)
+def _endpoint(what: str, *, any_port: bool = False) -> Callable[[Any], Endpoint]:
+    """`any_port`: a bare ADDRESS is allowed and means port 0."""
+    default = 0 if any_port else None
+    return lambda value: Endpoint.parse(_text(value), default_port=default, what=what)
+
+
+def _enum_value(kind: type[E], what: str) -> Callable[[Any], E]:
+    def parse(value: Any) -> E:
+        text = _text(value).strip().lower()
+        for member in kind:
+            if member.value == text:
+                return member
+        choices = " or ".join(str(m.value) for m in kind)
+        raise _FieldError(f"unknown {what} {value!r}; choose {choices}")
+
+    return parse
 
 
 def _ip_address(value: Any) -> IPAddress:

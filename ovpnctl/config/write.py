@@ -13,7 +13,7 @@ from typing import Any
 
 import tomli_w
 
-from ovpnctl.config.schema import KeySpec, PeerSpec, TunnelConfig
+from ovpnctl.config.schema import KeySpec, PeerSpec, TcpRole, TunnelConfig, remote_text
 from ovpnctl.keys import Cipher
 
 
@@ -36,8 +36,10 @@ def config_to_data(config: TunnelConfig) -> dict[str, Any]:
 
 
 def _peer_data(peer: PeerSpec, listen_count: int) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": peer.peer_id, "remote": str(peer.remote)}
-    if peer.listen is not None and listen_count > 1:
+    out: dict[str, Any] = {"id": peer.peer_id, "remote": remote_text(peer.remote)}
+    if peer.tcp is not None:
+        out["tcp"] = peer.tcp.value
+    if peer.listen is not None and (listen_count > 1 or peer.tcp is TcpRole.CONNECT):
         out["listen"] = str(peer.listen)
     if peer.local is not None:
         out["local"] = str(peer.local)

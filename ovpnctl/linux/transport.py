@@ -10,7 +10,6 @@ getpeername) turns each of these into a sentence before any request is sent.
 from __future__ import annotations
 
 import errno
-import ipaddress
 import socket
 from dataclasses import dataclass
 
@@ -29,13 +28,6 @@ class SocketInfo:
     local: Endpoint
     remote: Endpoint | None  # TCP: the connected peer
     v6only: bool | None  # None for IPv4 sockets
-
-
-def _endpoint(name: tuple[object, ...]) -> Endpoint:
-    host = str(name[0]).split("%", 1)[0]
-    scope = int(name[3]) if len(name) == 4 else 0  # type: ignore[call-overload]
-    address = ipaddress.ip_address(host)
-    return Endpoint(address, int(name[1]), scope if address.version == 6 else 0)  # type: ignore[call-overload]
 
 
 def inspect_socket(sock: socket.socket, peer_id: int) -> SocketInfo:
@@ -62,11 +54,11 @@ def inspect_socket(sock: socket.socket, peer_id: int) -> SocketInfo:
             f"{what}: descriptor {fd} is neither a UDP nor a TCP socket; the ovpn driver "
             "carries OpenVPN over UDP or TCP only"
         )
-    local = _endpoint(sock.getsockname())
+    local = Endpoint.from_sockaddr(sock.getsockname())
     remote = None
     if transport is Transport.TCP:
         try:
-            remote = _endpoint(sock.getpeername())
+            remote = Endpoint.from_sockaddr(sock.getpeername())
         except OSError as exc:
             if exc.errno != errno.ENOTCONN:
                 raise

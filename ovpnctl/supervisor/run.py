@@ -41,6 +41,7 @@ from ovpnctl.plan import Plan
 from ovpnctl.socketpool import SocketPool
 from ovpnctl.supervisor.control import ControlServer
 from ovpnctl.supervisor.log import EventLog
+from ovpnctl.supervisor.tcplinks import RETRY_MAX, TcpLinks
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -52,6 +53,7 @@ class UpOptions:
     readd_on_timeout: bool | None = None  # None: as the config says
     poll_interval: float = 1.0
     lock_wait: float = DEFAULT_LOCK_WAIT
+    connect_retry: float = RETRY_MAX  # longest wait between two dials of a TCP peer
 
 
 class Supervisor:
@@ -85,6 +87,7 @@ class Supervisor:
         self.config: TunnelConfig | None = None
         self.server: ControlServer | None = None
         self.pool: SocketPool | None = None
+        self.links: TcpLinks | None = None
         self._given_pool = pool
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -109,6 +112,12 @@ class Supervisor:
         self.config = load_config(self.config_path, key_dir=self.options.key_dir)
         self.server = ControlServer(self.paths.control_socket(self.config.interface))
         self.pool = self._given_pool or SocketPool(holds_tunnel=True, on_open=self.on_open)
+        self.links = TcpLinks(
+            self.pool,
+            self.log,
+            retry_first=min(1.0, self.options.connect_retry),
+            retry_max=self.options.connect_retry,
+        )
         try:
             if self.install_signals:
                 self._install_signals()
@@ -128,19 +137,26 @@ class Supervisor:
 
     def step(self, timeout: float | None) -> None:
         """Wait up to `timeout` seconds for something to do, then do it."""
-        assert self.server is not None
+        assert self.server is not None and self.links is not None
         with selectors.DefaultSelector() as selector:
             selector.register(self.server, selectors.EVENT_READ, "control")
             selector.register(self._wake_r, selectors.EVENT_READ, "wake")
-            ready = selector.select(timeout)
+            self.links.register(selector)
+            ready = selector.select(self.links.wait_hint(timeout))
+        offered = False
         for key, _ in ready:
             if key.data == "control":
                 self.server.serve_one(self._handle)
+            elif TcpLinks.owns(key.data):
+                offered = self.links.handle(key.data) or offered
             else:
                 self._drain_wake()
         self._handle_signals()
         if not self.stopping:
             self._poll_kernel()
+            if offered:
+                self._apply_connections()
+            self.links.tick()
 
     def stop(self) -> None:
         if self.started and self.config is not None:
@@ -171,6 +187,9 @@ class Supervisor:
         if self.server is not None:
             self.server.close()
             self.server = None
+        if self.links is not None:
+            self.links.close()
+            self.links = None
         if self.pool is not None:
             self.pool.close()
             self.pool = None
@@ -209,7 +228,7 @@ class Supervisor:
 
     # -- applying ----------------------------------------------------------------------
     def _apply(self, config: TunnelConfig, *, reason: str, dry_run: bool = False) -> Plan:
-        assert self.pool is not None
+        assert self.pool is not None and self.links is not None
         result = apply_config(
             config,
             backend=self.backend,
@@ -231,7 +250,19 @@ class Supervisor:
         )
         self.config = config
         self.pool.close_unused(set(config.listen))
+        self.links.configure(config)
+        self.links.connected(self.pool.tcp_peers(config.interface))
         return result.plan
+
+    def _apply_connections(self) -> None:
+        """A TCP connection waits for its peer: apply the config in force (not the file,
+        which may be mid-edit and is read on SIGHUP), so the plan adds that peer."""
+        assert self.config is not None and self.links is not None
+        try:
+            self._apply(self.config, reason="tcp-connection")
+        except OvpnError as exc:
+            self.log.emit("apply-failed", level="error", reason="tcp-connection", error=exc.message)
+            self.links.refused()
 
     def _reload(self, reason: str, path: str | None = None) -> Plan | None:
         path = path or self.config_path
@@ -248,6 +279,9 @@ class Supervisor:
         self.config_path = os.path.abspath(path)
         return plan
 
+    def _is_tcp(self) -> bool:
+        return self.config is not None and self.config.transport is Transport.TCP
+
     def _readd_on_timeout(self) -> bool:
         if self.options.readd_on_timeout is not None:
             return self.options.readd_on_timeout
@@ -258,12 +292,15 @@ class Supervisor:
             events = self.backend.consume_events(self.ifname)
         except OvpnError as exc:
             self.log.emit("events-failed", level="error", error=exc.message)
+            self._release_lost_connections()  # a lost deletion must not strand a dial
             return
         expired = False
+        deleted = False
         for event in events:
             if event.interface not in (None, self.ifname):
                 continue
             self.log.kernel_event(event)
+            deleted = deleted or event.kind is EventKind.PEER_DELETED
             if (
                 event.kind is EventKind.PEER_DELETED
                 and event.reason is DeleteReason.EXPIRED
@@ -271,8 +308,28 @@ class Supervisor:
                 and self.config.peer(event.peer_id or -1) is not None
             ):
                 expired = True
+        if deleted:
+            self._release_lost_connections()
         if expired and self._readd_on_timeout():
             self._reload("peer-timeout")
+
+    def _release_lost_connections(self) -> None:
+        """Close the connections of TCP peers the kernel no longer has, so connecting
+        peers are dialled again and accepting ones may reconnect. The kernel is asked,
+        rather than trusting the event's peer id: a peer replaced under the same id
+        reports the old one's deletion after the new one is in place."""
+        assert self.pool is not None
+        held = self.pool.tcp_peers(self.ifname)
+        if not held:
+            return
+        try:
+            present = {peer.peer_id for peer in self.backend.state(self.ifname).peers}
+        except OvpnError as exc:
+            self.log.emit("events-failed", level="error", error=exc.message)
+            return
+        for peer_id in sorted(held - present):
+            self.pool.drop_tcp(self.ifname, peer_id)
+            self.log.emit("tcp-closed", interface=self.ifname, peer=peer_id, reason="peer gone")
 
     # -- control requests ----------------------------------------------------------------
     def _handle(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -285,6 +342,7 @@ class Supervisor:
                 "pid": os.getpid(),
                 "config": self.config_path,
                 "peers": sorted(record.peers) if record else [],
+                "tcp": self.links.status() if self.links is not None and self._is_tcp() else None,
             }
         if op in ("apply", "reload"):
             path = request.get("config") if op == "apply" else None

@@ -139,7 +139,7 @@ def test_every_error_is_reported_with_line_and_key_path(tmp_path: Path) -> None:
         f"{path}:8: peer[0].remote: remote '192.0.2.2': missing port (write ADDRESS:PORT)",
         f"{path}:9: peer[0].keepalive: keepalive timeout (10s) must be longer than the "
         "interval (60s), or the peer is dropped between two pings",
-        f"{path}:10: peer[0].colour: unknown key; known: id, remote, listen, local, vpn_ipv4, "
+        f"{path}:10: peer[0].colour: unknown key; known: id, remote, tcp, listen, local, vpn_ipv4, "
         "vpn_ipv6, keepalive, routes, key, secondary_key",
         f"{path}:13: peer[0].key.id: key id 8 is out of range (0-7)",
         f"{path}:14: peer[0].key.cipher: unknown cipher 'AES-GCM-SIV'; choose one of none, "
