@@ -25,7 +25,6 @@ file does not describe is re-created, since nothing about it can be trusted.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import ipaddress
 import socket
 from dataclasses import dataclass, field
@@ -189,13 +188,12 @@ class AddPeer(Step):
 
     def run(self, ctx: ExecContext) -> None:
         peer = self.peer
+        config = peer.peer_config()
         if ctx.transport is Transport.TCP:
             sock = ctx.sockets.take_tcp(self.ifname, peer.peer_id)
-            config = dataclasses.replace(peer.peer_config(), remote=None, local=None)
         else:
             assert peer.listen is not None  # validated: UDP peers always have a socket
             sock = ctx.sockets.udp(peer.listen)
-            config = peer.peer_config()
         try:
             ctx.backend.add_peer(self.ifname, config, sock)
         except BaseException:

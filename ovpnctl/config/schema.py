@@ -125,11 +125,14 @@ class PeerSpec:
         return slots
 
     def peer_config(self, *, with_keepalive: bool = False) -> PeerConfig:
-        """The kernel's view of this peer. Keepalive is set by a separate step unless asked."""
-        local = Endpoint(self.local, 0) if self.local is not None else None
+        """The kernel's view of this peer. Keepalive is set by a separate step unless asked.
+
+        A TCP peer's addresses are its connection's, so the kernel is given none."""
+        tcp = self.tcp is not None
+        local = Endpoint(self.local, 0) if self.local is not None and not tcp else None
         return PeerConfig(
             peer_id=self.peer_id,
-            remote=self.remote,
+            remote=None if tcp else self.remote,
             local=local,
             vpn_ipv4=self.vpn_ipv4,
             vpn_ipv6=self.vpn_ipv6,

@@ -30,6 +30,7 @@ from ovpnctl.config.schema import (
     PeerSpec,
     TcpRole,
     TunnelConfig,
+    remote_text,
 )
 from ovpnctl.endpoint import Endpoint, IPAddress, IPInterface, IPNetwork, parse_vpn_address
 from ovpnctl.errors import OvpnError
@@ -165,8 +166,33 @@ def _listen(
         if endpoint in endpoints:
             issues.add(item_path, f"{endpoint} is listed twice")
             continue
+        clash = next((e for e in endpoints if binds_overlap(e, endpoint)), None)
+        if clash is not None:
+            issues.add(
+                item_path,
+                f"{endpoint} and {clash} cannot both be bound: same port, and one address "
+                "covers the other",
+            )
+            continue
         endpoints.append(endpoint)
     return endpoints
+
+
+def binds_overlap(a: Endpoint, b: Endpoint) -> bool:
+    """Whether binding both `a` and `b` fails with EADDRINUSE (even with SO_REUSEADDR,
+    once one of them listens): same port, and the same address or a wildcard covering
+    the other. `[::]` covers IPv4 too, since ovpnctl opens it dual-stack."""
+    if a.port != b.port or a.port == 0:
+        return False
+    if a.address == b.address:
+        return True
+    for wide, other in ((a, b), (b, a)):
+        if wide.address.is_unspecified and (
+            wide.address.version == other.address.version
+            or wide.address == ipaddress.IPv6Address("::")
+        ):
+            return True
+    return False
 
 
 def _peer(
@@ -187,10 +213,12 @@ def _peer(
     peer_id = _field(raw, at, "id", issues, _int_checked(check_peer_id), required=True)
     role = _tcp_role(raw, at, transport, issues)
     accepting = role is TcpRole.ACCEPT
+    unsure = transport is Transport.TCP and role is None  # a bad tcp value: already said
     remote = _field(
-        raw, at, "remote", issues, _endpoint("remote", any_port=accepting), required=True
-    )
-    if remote is not None and remote.port == 0 and not accepting:
+        raw, at, "remote", issues, _endpoint("remote", any_port=accepting or unsure),
+        required=True,
+    )  # fmt: skip
+    if remote is not None and remote.port == 0 and not (accepting or unsure):
         issues.add((*at, "remote"), "port 0 cannot be a destination")
     wanted_listen = _field(raw, at, "listen", issues, _endpoint("listen"))
     local = _field(raw, at, "local", issues, _ip_address)
@@ -256,19 +284,28 @@ def _peer(
 def _tcp_role(
     raw: Mapping[str, Any], at: KeyPath, transport: Transport, issues: Issues
 ) -> TcpRole | None:
-    role = _field(raw, at, "tcp", issues, _enum_value(TcpRole, "tcp role"))
+    """The peer's role; None for UDP, and for a TCP peer whose `tcp` value is invalid."""
     if transport is Transport.UDP:
         if "tcp" in raw:
             issues.add((*at, "tcp"), 'only for interface.transport = "tcp"')
         return None
-    return role or TcpRole.CONNECT
+    if "tcp" not in raw:
+        return TcpRole.CONNECT
+    return _field(raw, at, "tcp", issues, _enum_value(TcpRole, "tcp role"))
 
 
 def _tcp_checks(peers: list[PeerSpec], issues: Issues) -> None:
     """Rules between TCP peers: the supervisor must be able to tell whose an incoming
     connection is, and a dialling socket must not bind where a listener does."""
     accepting = [p for p in peers if p.tcp is TcpRole.ACCEPT]
-    listeners = {p.listen for p in accepting}
+    listeners = sorted({p.listen for p in accepting if p.listen is not None}, key=str)
+    for port_zero in (e for e in listeners if e.port == 0):
+        peer = next(p for p in accepting if p.listen == port_zero)
+        issues.add(
+            (*peer.where, "listen"),
+            f"an accepting peer waits on {port_zero}, a port the kernel picks at random and "
+            "nobody can connect to; give listen a port",
+        )
     for index, peer in enumerate(accepting):
         for earlier in accepting[:index]:
             if earlier.listen == peer.listen and (
@@ -282,10 +319,14 @@ def _tcp_checks(peers: list[PeerSpec], issues: Issues) -> None:
                 )
                 break
     for peer in peers:
-        if peer.tcp is TcpRole.CONNECT and peer.listen is not None and peer.listen in listeners:
+        if peer.tcp is not TcpRole.CONNECT or peer.listen is None:
+            continue
+        clash = next((e for e in listeners if binds_overlap(e, peer.listen)), None)
+        if clash is not None:
             issues.add(
                 (*peer.where, "listen"),
-                f"accepting peers listen on {peer.listen}; a dialling socket cannot bind there",
+                f"accepting peers listen on {clash}; a dialling socket cannot bind "
+                f"{peer.listen} beside it",
             )
 
 
@@ -313,7 +354,9 @@ def _pick_listen(
             issues.add(path, f"{wanted} is not one of interface.listen")
             return None
         if not _carries(wanted, family):
-            issues.add(path, f"socket {wanted} cannot reach IPv{family} remote {remote}")
+            issues.add(
+                path, f"socket {wanted} cannot reach IPv{family} remote {remote_text(remote)}"
+            )
             return None
         return wanted
     for endpoint in listen:  # same family first
@@ -322,7 +365,9 @@ def _pick_listen(
     for endpoint in listen:  # then a dual-stack IPv6 wildcard
         if _carries(endpoint, family):
             return endpoint
-    issues.add(path, f"no interface.listen address can reach IPv{family} remote {remote}")
+    issues.add(
+        path, f"no interface.listen address can reach IPv{family} remote {remote_text(remote)}"
+    )
     return None
 
 

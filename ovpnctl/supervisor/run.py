@@ -229,16 +229,26 @@ class Supervisor:
     # -- applying ----------------------------------------------------------------------
     def _apply(self, config: TunnelConfig, *, reason: str, dry_run: bool = False) -> Plan:
         assert self.pool is not None and self.links is not None
-        result = apply_config(
-            config,
-            backend=self.backend,
-            hostnet=self.hostnet,
-            sockets=self.pool,
-            paths=self.paths,
-            allow_key_reuse=self.options.allow_key_reuse,
-            dry_run=dry_run,
-            lock_wait=self.options.lock_wait,
-        )
+        previous = self.config
+        if not dry_run:
+            # Listening first: an address that cannot be bound fails before any change.
+            self.links.configure(config)
+        try:
+            result = apply_config(
+                config,
+                backend=self.backend,
+                hostnet=self.hostnet,
+                sockets=self.pool,
+                paths=self.paths,
+                allow_key_reuse=self.options.allow_key_reuse,
+                dry_run=dry_run,
+                lock_wait=self.options.lock_wait,
+            )
+        except BaseException:
+            if not dry_run and previous is not None and previous is not config:
+                with contextlib.suppress(OvpnError):
+                    self.links.configure(previous)
+            raise
         if dry_run:
             return result.plan
         for step in result.plan.steps:
@@ -250,7 +260,6 @@ class Supervisor:
         )
         self.config = config
         self.pool.close_unused(set(config.listen))
-        self.links.configure(config)
         self.links.connected(self.pool.tcp_peers(config.interface))
         return result.plan
 
@@ -263,6 +272,7 @@ class Supervisor:
         except OvpnError as exc:
             self.log.emit("apply-failed", level="error", reason="tcp-connection", error=exc.message)
             self.links.refused()
+            self._release_lost_connections()  # taken by a step that then failed
 
     def _reload(self, reason: str, path: str | None = None) -> Plan | None:
         path = path or self.config_path

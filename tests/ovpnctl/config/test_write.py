@@ -11,7 +11,7 @@ SOURCE = """\
 [interface]
 name = "ovpn3"
 mode = "mp"
-listen = ["0.0.0.0:1194", "[::]:1194"]
+listen = ["0.0.0.0:1194", "[::]:1195"]
 address = ["10.8.0.1/24"]
 
 [[peer]]
