@@ -18,6 +18,7 @@ from typing import Any
 from netns import NetnsPair, netns_exec
 from up_process import UpProcess
 
+from ovpnctl.config import parse_config
 from ovpnctl.keyfile import generate_material, write_material
 from ovpnctl.keys import Cipher
 
@@ -122,6 +123,11 @@ def test_tcp_peers_connect_reconnect_and_need_fresh_keys(
         assert lossless(pair.right.netns, "10.9.0.1")
         status = a.ovpnctl("--json", "show", "ovpnta0")
         assert '"peer_id": 3' in status.stdout
+        # showconf writes the accepting peer back as the file says it: role, bare address.
+        shown = parse_config(a.ovpnctl("showconf", "ovpnta0").stdout, source="shown.toml")
+        wanted = parse_config(a_file.read_text(), source=str(a_file), base_dir=str(keydir))
+        assert (shown.transport, shown.listen) == (wanted.transport, wanted.listen)
+        assert shown.peers == wanted.peers
 
         # B goes away: A's kernel sees the connection end and drops the peer; A lets its
         # socket go and keeps listening.
