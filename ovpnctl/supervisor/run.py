@@ -5,8 +5,9 @@ One thread and one `select` loop: the control socket, a self-pipe that signal ha
 write to (`signal.set_wakeup_fd`), TCP peers' listening and dialling sockets
 (tcplinks.py; a finished connection triggers an apply that adds its peer), and a
 timeout after which kernel notifications are read (FreeBSD queues them on the
-interface; Linux multicasts them to this process's listener). Work happens between waits, never in a signal handler, so a SIGHUP arriving
-during an apply is simply handled after it.
+interface; Linux multicasts them to this process's listener). Work happens between
+waits, never in a signal handler, so a SIGHUP arriving during an apply is simply
+handled after it.
 
 Re-adding a peer the kernel dropped after its keepalive timeout means installing its
 key again, which the ledger refuses (the packet counter would restart under the same
