@@ -20,11 +20,13 @@ from ovpnctl.cli.params import IFACE
 from ovpnctl.cli.state import CliState
 from ovpnctl.errors import UsageError, ValidationError
 from ovpnctl.routes import (
+    FREEBSD_NETSTAT,
     PolicyRoute,
     Route,
     System,
     check_anchor,
     current_system,
+    freebsd_routes,
     load_pf_anchor,
     parse_network,
     render_pf_anchor,
@@ -124,13 +126,14 @@ route.add_command(_route_command("delete"))
 def show(state: CliState, iface: str) -> None:
     """Show the routes through IFACE, as the system's routing tool prints them.
 
-    Linux: ip route show dev IFACE (both families; with --json, ip's own JSON
-    objects under "routes"). FreeBSD: the lines of netstat -rn -W that name IFACE
-    (text only).
+    Linux: ip route show dev IFACE, both families. FreeBSD: the lines of
+    netstat -rn -W that name IFACE. With --json, the tool's own JSON objects
+    under "routes": ip -j's on Linux, netstat --libxo json's rt-entry objects
+    whose interface-name is IFACE on FreeBSD.
 
     \b
     Example:
-      ovpnctl route show ovpns0
+      ovpnctl --json route show ovpns0
     """
     if _system(state) == "linux":
         _show_linux(state, iface)
@@ -155,12 +158,12 @@ def _show_linux(state: CliState, iface: str) -> None:
 
 def _show_freebsd(state: CliState, iface: str) -> None:
     if state.json:
-        raise UsageError(
-            "route show --json needs Linux (ip -j); FreeBSD's netstat is shown as text"
-        )
+        routes = [found.entry for found in freebsd_routes(iface, state.command_runner)]
+        state.output.document({"interface": iface, "routes": routes})
+        return
     for family in ("inet", "inet6"):
-        text = run(["netstat", "-rn", "-W", "-f", family], state.command_runner).stdout
-        lines = text.splitlines()
+        argv = [FREEBSD_NETSTAT, "-rn", "-W", "-f", family]
+        lines = run(argv, state.command_runner).stdout.splitlines()
         header = [line for line in lines if line.startswith("Destination")]
         mine = [line for line in lines if iface in line.split()]
         if mine:

@@ -2,8 +2,9 @@
 
 These tools are in every FreeBSD base system and their behaviour is the documented
 interface; calling them keeps this module small and leaves the routing-socket details to
-the system. Route listings come from `netstat -rn --libxo json`, which is stable to
-parse, rather than from scraping columns.
+the system. route(8) argv and the netstat reading come from `ovpnctl.routes`, which the
+`ovpnctl route` commands use too (what they were checked against is said there). Every
+tool runs through a `Runner`, so tests put a model of the tools in their place.
 
 p2p mode: if_ovpn in p2p mode is IFF_POINTOPOINT, and the kernel installs no prefix
 route for an address without a destination on such an interface, so for an address
@@ -15,80 +16,100 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-import json
 import re
-import subprocess
 import sys
 from collections.abc import Sequence
-from typing import Any
 
-from ovpnctl.endpoint import IPInterface
-from ovpnctl.errors import BackendUnavailableError, KernelError
+from ovpnctl.endpoint import IPAddress, IPInterface, IPNetwork
+from ovpnctl.errors import BackendUnavailableError, KernelError, RollbackError
 from ovpnctl.hostnet import HostNetwork, Route
 from ovpnctl.model import Mode
+from ovpnctl.routes import (
+    Action,
+    NetstatRoute,
+    Runner,
+    RunResult,
+    failure_detail,
+    freebsd_routes,
+    render_freebsd,
+    subprocess_runner,
+)
+from ovpnctl.routes import Route as SystemRoute
 
 IFCONFIG = "/sbin/ifconfig"
-ROUTE = "/sbin/route"
-NETSTAT = "/usr/bin/netstat"
+TOOL_TIMEOUT = 30.0  # seconds; these tools answer at once unless the system is wedged
+
 _INET = re.compile(r"^\s+inet (\S+)(?: --> \S+)? netmask (0x[0-9a-f]+)", re.MULTILINE)
 _INET6 = re.compile(r"^\s+inet6 (\S+)(?: --> \S+)? prefixlen (\d+)", re.MULTILINE)
-_EXISTS = ("already in table", "File exists")
-_MISSING = ("not in table", "No such process")
+_NO_INTERFACE = "does not exist"  # ifconfig: interface ovpn9 does not exist
+# route.c newroute()'s status line (stdout) for EEXIST and ESRCH, in every build; the
+# routing-socket build's extra stderr warning is not needed.
+_EXISTS = "route already in table"
+_MISSING = "not in table"
+
+
+def freebsd_tools(argv: Sequence[str], *, stdin: str | None = None) -> RunResult:
+    """The real tools, on FreeBSD only: other systems have tools of the same names with
+    other meanings."""
+    platform: str = sys.platform
+    if not platform.startswith("freebsd"):
+        raise BackendUnavailableError(
+            f"FreeBSD host networking ({argv[0]}) cannot run on {platform}"
+        )
+    return subprocess_runner(argv, stdin=stdin, timeout=TOOL_TIMEOUT)
 
 
 class FreeBSDHostNetwork(HostNetwork):
     name = "freebsd"
 
+    def __init__(self, runner: Runner = freebsd_tools) -> None:
+        self._runner = runner
+
     def addresses(self, ifname: str) -> list[IPInterface]:
-        result = self._run([IFCONFIG, ifname], "ifconfig", check=False)
+        result = self._runner([IFCONFIG, ifname])
         if result.returncode != 0:
-            return []  # "interface ... does not exist"
+            if _NO_INTERFACE in result.stderr:
+                return []
+            raise KernelError(f"ifconfig {ifname}: {failure_detail(result)}", command="ifconfig")
         out: list[IPInterface] = []
         for address, mask in _INET.findall(result.stdout):
             prefix = bin(int(mask, 16)).count("1")
             out.append(ipaddress.ip_interface(f"{address}/{prefix}"))
         for address, prefix in _INET6.findall(result.stdout):
-            found = ipaddress.ip_interface(f"{address.split('%', 1)[0]}/{prefix}")
-            if not found.ip.is_link_local:
+            found = ipaddress.ip_interface(f"{address}/{prefix}")
+            if not found.ip.is_link_local:  # fe80::N%IF: the kernel's own, never configured
                 out.append(found)
         return out
 
     def add_address(self, ifname: str, address: IPInterface, mode: Mode) -> None:
         family = "inet" if address.version == 4 else "inet6"
-        self._run([IFCONFIG, ifname, family, str(address), "alias"], "ifconfig")
-        if self._needs_prefix_route(address, mode):
+        self._ifconfig([IFCONFIG, ifname, family, str(address), "alias"])
+        if not self._needs_prefix_route(address, mode):
+            return
+        try:
+            self._route("add", ifname, Route(address.network))
+        except KernelError as failure:
             try:
-                self._route("add", ifname, Route(address.network))
-            except KernelError:
-                self._run([IFCONFIG, ifname, family, str(address.ip), "-alias"], "ifconfig")
-                raise
+                self._ifconfig([IFCONFIG, ifname, family, str(address.ip), "-alias"])
+            except KernelError as undo:
+                raise RollbackError(
+                    f"{failure.message}, but removing {address} again failed: {undo.message}"
+                ) from failure
+            raise
 
     def del_address(self, ifname: str, address: IPInterface, mode: Mode) -> None:
         family = "inet" if address.version == 4 else "inet6"
         if self._needs_prefix_route(address, mode):
             self._route("delete", ifname, Route(address.network), missing_ok=True)
-        self._run([IFCONFIG, ifname, family, str(address.ip), "-alias"], "ifconfig")
+        self._ifconfig([IFCONFIG, ifname, family, str(address.ip), "-alias"])
 
     @staticmethod
     def _needs_prefix_route(address: IPInterface, mode: Mode) -> bool:
         return mode is Mode.P2P and address.network.prefixlen < address.max_prefixlen
 
     def routes(self, ifname: str) -> list[Route]:
-        result = self._run([NETSTAT, "-rn", "--libxo", "json"], "netstat")
-        try:
-            data = json.loads(result.stdout)
-            families = data["statistics"]["route-information"]["route-table"]["rt-family"]
-        except (ValueError, KeyError, TypeError):
-            raise KernelError(
-                "netstat -rn --libxo json: unexpected output", command="netstat"
-            ) from None
-        out: set[Route] = set()
-        for family in families:
-            for entry in family.get("rt-entry", []):
-                route = _parse_entry(entry, ifname)
-                if route is not None:
-                    out.add(route)
-        return sorted(out, key=Route.sort_key)
+        found = {_as_route(entry) for entry in freebsd_routes(ifname, self._runner)}
+        return sorted((r for r in found if r is not None), key=Route.sort_key)
 
     def add_route(self, ifname: str, route: Route) -> None:
         self._route("add", ifname, route)
@@ -96,62 +117,44 @@ class FreeBSDHostNetwork(HostNetwork):
     def del_route(self, ifname: str, route: Route) -> None:
         self._route("delete", ifname, route)
 
-    def _route(self, verb: str, ifname: str, route: Route, *, missing_ok: bool = False) -> None:
-        family = "-inet" if route.network.version == 4 else "-inet6"
-        argv = [ROUTE, "-n", verb, family, "-net", str(route.network)]
-        argv += [str(route.via)] if route.via is not None else ["-interface", ifname]
-        result = self._run(argv, f"route-{verb}", check=False)
+    def _route(
+        self, action: Action, ifname: str, route: Route, *, missing_ok: bool = False
+    ) -> None:
+        argv = render_freebsd(SystemRoute(route.network, ifname, route.via), action)
+        result = self._runner(argv)
         if result.returncode == 0:
             return
-        text = (result.stderr or result.stdout).strip()
-        if missing_ok and any(marker in text for marker in _MISSING):
+        if missing_ok and _MISSING in result.stdout:
             return
-        code = errno.EEXIST if any(m in text for m in _EXISTS) else None
+        code = errno.EEXIST if _EXISTS in result.stdout else None
         raise KernelError(
-            f"route {verb} {route} on {ifname}: {text}", errno=code, command=f"route-{verb}"
+            f"route {action} {route} on {ifname}: {failure_detail(result)}",
+            errno=code,
+            command=f"route-{action}",
         )
 
-    @staticmethod
-    def _run(
-        argv: Sequence[str], command: str, *, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        platform: str = sys.platform
-        if not platform.startswith("freebsd"):
-            # Other systems have tools of the same names with other meanings.
-            raise BackendUnavailableError(
-                f"FreeBSD host networking ({argv[0]}) cannot run on {platform}"
-            )
-        try:
-            result = subprocess.run(
-                list(argv), capture_output=True, text=True, check=False, timeout=30
-            )
-        except FileNotFoundError:
-            raise BackendUnavailableError(f"{argv[0]} not found (not a FreeBSD system?)") from None
-        except subprocess.TimeoutExpired:
-            raise KernelError(f"{' '.join(argv)}: timed out", command=command) from None
-        if check and result.returncode != 0:
-            text = (result.stderr or result.stdout).strip()
-            raise KernelError(f"{' '.join(argv[1:])}: {text}", command=command)
-        return result
+    def _ifconfig(self, argv: Sequence[str]) -> None:
+        result = self._runner(argv)
+        if result.returncode != 0:
+            raise KernelError(f"{' '.join(argv[1:])}: {failure_detail(result)}", command="ifconfig")
 
 
-def _parse_entry(entry: dict[str, Any], ifname: str) -> Route | None:
-    if entry.get("interface-name") != ifname:
-        return None
+def _as_route(found: NetstatRoute) -> Route | None:
+    """A netstat rt-entry as a Route, or None for what ovpnctl never manages (IPv6
+    link-local and multicast prefixes, the only destinations netstat writes with a zone)."""
+    entry = found.entry
     destination = str(entry.get("destination", ""))
-    if destination == "default":
-        destination = "0.0.0.0/0" if "." in str(entry.get("gateway", "")) else "::/0"
-    destination = destination.split("%", 1)[0]
     try:
-        network = ipaddress.ip_network(destination, strict=False)
+        if destination == "default":
+            network: IPNetwork = ipaddress.ip_network("0.0.0.0/0" if found.version == 4 else "::/0")
+        else:
+            network = ipaddress.ip_network(destination, strict=False)
+        if network.version == 6 and (network.is_link_local or network.is_multicast):
+            return None
+        via: IPAddress | None = None
+        if "G" in str(entry.get("flags", "")):
+            # A link-local gateway carries its zone ("fe80::1%ovpn0"); the Route does not.
+            via = ipaddress.ip_address(str(entry.get("gateway", "")).partition("%")[0])
     except ValueError:
-        return None
-    if network.version == 6 and network.network_address.is_link_local:
-        return None
-    via = None
-    if "G" in str(entry.get("flags", "")):
-        try:
-            via = ipaddress.ip_address(str(entry.get("gateway", "")).split("%", 1)[0])
-        except ValueError:
-            via = None
+        raise KernelError(f"netstat: unexpected route entry {entry!r}", command="netstat") from None
     return Route(network, via)

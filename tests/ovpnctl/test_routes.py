@@ -21,6 +21,7 @@ from ovpnctl.routes import (
     render_linux,
     render_pf_anchor,
     render_pf_rule,
+    run,
     subprocess_runner,
 )
 
@@ -48,28 +49,33 @@ class Recorder:
     [
         (
             Route(net("10.1.0.0/16"), "ovpn0"),
-            "route -q add -net 10.1.0.0/16 -iface ovpn0",
+            "/sbin/route -n add -inet -net 10.1.0.0/16 -interface ovpn0",
             "ip route add 10.1.0.0/16 dev ovpn0",
         ),
         (
             Route(net("10.1.0.0/16"), "ovpn0", ip("10.8.0.6")),
-            "route -q add -net 10.1.0.0/16 10.8.0.6",
+            "/sbin/route -n add -inet -net 10.1.0.0/16 10.8.0.6",
             "ip route add 10.1.0.0/16 via 10.8.0.6 dev ovpn0",
         ),
         (
             Route(net("10.1.2.3"), "ovpn0", ip("10.8.0.6")),
-            "route -q add -host 10.1.2.3 10.8.0.6",
+            "/sbin/route -n add -inet -host 10.1.2.3 10.8.0.6",
             "ip route add 10.1.2.3/32 via 10.8.0.6 dev ovpn0",
         ),
         (
             Route(net("2001:db8:5::/48"), "ovpn1", ip("fd00::6")),
-            "route -q add -inet6 -net 2001:db8:5::/48 fd00::6",
+            "/sbin/route -n add -inet6 -net 2001:db8:5::/48 fd00::6",
             "ip -6 route add 2001:db8:5::/48 via fd00::6 dev ovpn1",
         ),
         (
             Route(net("2001:db8:5::/48"), "ovpn1"),
-            "route -q add -inet6 -net 2001:db8:5::/48 -iface ovpn1",
+            "/sbin/route -n add -inet6 -net 2001:db8:5::/48 -interface ovpn1",
             "ip -6 route add 2001:db8:5::/48 dev ovpn1",
+        ),
+        (
+            Route(net("2001:db8:6::1"), "ovpn1"),
+            "/sbin/route -n add -inet6 -host 2001:db8:6::1 -interface ovpn1",
+            "ip -6 route add 2001:db8:6::1/128 dev ovpn1",
         ),
     ],
 )
@@ -77,6 +83,7 @@ def test_route_rendering(route: Route, freebsd: str, linux: str) -> None:
     assert " ".join(render_freebsd(route)) == freebsd
     assert " ".join(render_linux(route)) == linux
     assert render_freebsd(route, "delete")[2] == "delete"
+    assert " ".join(render_freebsd(route, "delete")) == freebsd.replace(" add ", " delete ")
     assert render_linux(route, "delete")[render_linux(route).index("add")] == "del"
 
 
@@ -97,7 +104,7 @@ def test_routes_run_through_the_runner() -> None:
     add_route(route, system="freebsd", runner=runner)
     delete_route(route, system="linux", runner=runner)
     assert runner.calls == [
-        (["route", "-q", "add", "-net", "10.1.0.0/16", "10.8.0.6"], None),
+        (["/sbin/route", "-n", "add", "-inet", "-net", "10.1.0.0/16", "10.8.0.6"], None),
         (["ip", "route", "del", "10.1.0.0/16", "via", "10.8.0.6", "dev", "ovpn0"], None),
     ]
 
@@ -113,11 +120,25 @@ def test_route_failure_is_one_line() -> None:
             Route(net("10.1.0.0/16"), "ovpn0", ip("10.8.0.6")), system="freebsd", runner=runner
         )
     assert info.value.message == (
-        "route -q add -net 10.1.0.0/16 10.8.0.6 failed: add net 10.1.0.0: gateway 10.8.0.6 "
-        "fib 0: route already in table"
+        "/sbin/route -n add -inet -net 10.1.0.0/16 10.8.0.6 failed: add net 10.1.0.0: "
+        "gateway 10.8.0.6 fib 0: route already in table"
     )
     with pytest.raises(KernelError, match="failed: exit status 2"):
         add_route(Route(net("10.1.0.0/16"), "ovpn0"), system="linux", runner=Recorder(2))
+
+
+def test_a_failure_said_on_stdout_is_the_detail() -> None:
+    """route(8) with netlink says why only in its status line, on stdout."""
+
+    def route8(argv: Sequence[str], *, stdin: str | None = None) -> RunResult:
+        return RunResult(1, "delete net 10.1.0.0: gateway ovpn0 fib 0: not in table\n", "")
+
+    with pytest.raises(
+        KernelError, match=r"failed: delete net 10\.1\.0\.0: gateway ovpn0 fib 0: not in table$"
+    ):
+        run(["/sbin/route", "-n", "delete"], route8)
+    with pytest.raises(KernelError, match=r"^pfctl -a x -f - failed: exit status 1$"):
+        run(["pfctl", "-a", "x", "-f", "-"], Recorder(1, "  \n"))
 
 
 def test_pf_rules() -> None:
@@ -161,3 +182,8 @@ def test_missing_tool_is_unavailable() -> None:
     with pytest.raises(BackendUnavailableError, match="command not found"):
         subprocess_runner(["ovpnctl-no-such-tool-xyz"])
     assert subprocess_runner(["true"]).returncode == 0
+
+
+def test_a_tool_that_hangs_is_a_kernel_error() -> None:
+    with pytest.raises(KernelError, match=r"^sleep 5: no answer within 0 s$"):
+        subprocess_runner(["sleep", "5"], timeout=0)

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from ovpnctl.routes import RunResult
+from ovpnctl.routes import NETSTAT_ROUTES_JSON, RunResult
 from tests.ovpnctl.cli.conftest import Cli, Factory, one_line
+from tests.ovpnctl.hostnet.freebsd_tools import FreeBSDTools
 
 
 @dataclass
@@ -38,7 +39,7 @@ def test_add_on_freebsd_and_linux(run: Cli, tools: Recorder, factory: Factory) -
                "--via", "10.8.0.7").exit_code == 0  # fmt: skip
     assert run("--backend", "linux", "route", "del", "ovpns0", "2001:db8::/64").exit_code == 0
     assert tools.calls == [
-        (["route", "-q", "add", "-net", "10.1.0.0/16", "10.8.0.7"], None),
+        (["/sbin/route", "-n", "add", "-inet", "-net", "10.1.0.0/16", "10.8.0.7"], None),
         (["ip", "-6", "route", "del", "2001:db8::/64", "dev", "ovpns0"], None),
     ]
     assert factory.made == []  # routes are not DCO requests
@@ -46,7 +47,7 @@ def test_add_on_freebsd_and_linux(run: Cli, tools: Recorder, factory: Factory) -
 
 def test_dry_run_runs_nothing(run: Cli, tools: Recorder) -> None:
     result = run("--backend", "freebsd", "route", "add", "ovpn0", "192.0.2.9", "-n")
-    assert result.stdout == "dry run: route -q add -host 192.0.2.9 -iface ovpn0\n"
+    assert result.stdout == "dry run: /sbin/route -n add -inet -host 192.0.2.9 -interface ovpn0\n"
     result = run("--json", "--backend", "linux", "route", "add", "ovpn0", "10.2.0.0/24", "-n")
     assert json.loads(result.stdout) == {
         "run": ["ip", "route", "add", "10.2.0.0/24", "dev", "ovpn0"],
@@ -56,7 +57,7 @@ def test_dry_run_runs_nothing(run: Cli, tools: Recorder) -> None:
 
 
 def test_tool_failure_is_one_line(run: Cli, tools: Recorder) -> None:
-    argv = "route -q add -net 10.1.0.0/16 -iface ovpn0"
+    argv = "/sbin/route -n add -inet -net 10.1.0.0/16 -interface ovpn0"
     tools.replies[argv] = RunResult(1, "", "route: writing to routing socket: File exists\n")
     result = run("--backend", "freebsd", "route", "add", "ovpn0", "10.1.0.0/16")
     assert result.exit_code == 71
@@ -128,7 +129,66 @@ def test_show_freebsd_keeps_the_lines_naming_the_interface(run: Cli, tools: Reco
         "10.1.0.0/16        10.8.0.7           UGS            0   1428     ovpns0\n"
         "10.8.0.0/24        link#5             U              3   1428     ovpns0\n"
     )
-    tools.replies["netstat -rn -W -f inet"] = RunResult(0, table)
+    tools.replies["/usr/bin/netstat -rn -W -f inet"] = RunResult(0, table)
     result = run("--backend", "freebsd", "route", "show", "ovpns0")
     assert result.stdout.splitlines() == table.splitlines()[3:4] + table.splitlines()[5:]
-    assert run("--json", "--backend", "freebsd", "route", "show", "ovpns0").exit_code == 64
+    assert [argv for argv, _ in tools.calls] == [
+        ["/usr/bin/netstat", "-rn", "-W", "-f", "inet"],
+        ["/usr/bin/netstat", "-rn", "-W", "-f", "inet6"],
+    ]
+
+
+@pytest.fixture
+def freebsd(run: Cli) -> FreeBSDTools:
+    """The model of FreeBSD's ifconfig/route/netstat (tests/ovpnctl/hostnet) as the tools."""
+    model = FreeBSDTools()
+    model.create("em0", p2p=False)
+    model.configure("em0", "192.0.2.10/24")
+    model.seed_route("-inet", "-net", "0.0.0.0/0", "192.0.2.1")
+    model.create("ovpns0", p2p=False)
+    model.configure("ovpns0", "10.8.0.1/24")
+    model.configure("ovpns0", "fd00::1/64")
+    run.runner = model
+    return model
+
+
+def test_show_freebsd_json_is_netstats_own_entries(run: Cli, freebsd: FreeBSDTools) -> None:
+    freebsd.seed_route("-inet", "-net", "10.1.0.0/16", "10.8.0.7")
+    freebsd.seed_route("-inet6", "-net", "::/0", "fd00::7")
+    result = run("--json", "--backend", "freebsd", "route", "show", "ovpns0")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document == {"interface": "ovpns0", "routes": freebsd.entries("ovpns0")}
+    assert [(r["destination"], r["gateway"], r["flags"]) for r in document["routes"]] == [
+        ("10.1.0.0/16", "10.8.0.7", "UGS"),
+        ("10.8.0.0/24", "link#3", "U"),
+        ("default", "fd00::7", "UGS"),
+        ("fd00::/64", "link#3", "U"),
+        ("fe80::%ovpns0/64", "link#3", "U"),
+    ]
+    assert freebsd.calls == [list(NETSTAT_ROUTES_JSON)]
+
+
+def test_show_freebsd_json_of_an_interface_without_routes(run: Cli, freebsd: FreeBSDTools) -> None:
+    freebsd.create("ovpns1", p2p=False, link_local=False)
+    result = run("--json", "--backend", "freebsd", "route", "show", "ovpns1")
+    assert json.loads(result.stdout) == {"interface": "ovpns1", "routes": []}
+
+
+def test_show_freebsd_json_refuses_what_it_cannot_read(run: Cli, freebsd: FreeBSDTools) -> None:
+    freebsd.netstat_reply = RunResult(0, "Routing tables\n\nInternet:\n")
+    result = run("--json", "--backend", "freebsd", "route", "show", "ovpns0")
+    assert result.exit_code == 71
+    assert one_line(result) == ("ovpnctl: /usr/bin/netstat -rn -W --libxo json: unexpected output")
+    assert result.stdout == ""
+
+
+def test_route_failure_on_freebsd_says_what_route8_said(run: Cli, freebsd: FreeBSDTools) -> None:
+    args = ("--backend", "freebsd", "route", "add", "ovpns0", "10.1.0.0/16", "--via", "10.8.0.7")
+    assert run(*args).exit_code == 0
+    result = run(*args)
+    assert result.exit_code == 71
+    assert one_line(result) == (
+        "ovpnctl: /sbin/route -n add -inet -net 10.1.0.0/16 10.8.0.7 failed: "
+        "add net 10.1.0.0: gateway 10.8.0.7 fib 0: route already in table"
+    )
