@@ -121,8 +121,6 @@ def test_tcp_peers_connect_reconnect_and_need_fresh_keys(
         b.wait_for("peer 3 added on B", added)
         assert lossless(pair.left.netns, "10.9.0.2")
         assert lossless(pair.right.netns, "10.9.0.1")
-        status = a.ovpnctl("--json", "show", "ovpnta0")
-        assert '"peer_id": 3' in status.stdout
         # showconf writes the accepting peer back as the file says it: role, bare address.
         shown = parse_config(a.ovpnctl("showconf", "ovpnta0").stdout, source="shown.toml")
         wanted = parse_config(a_file.read_text(), source=str(a_file), base_dir=str(keydir))
