@@ -12,6 +12,7 @@ import ipaddress
 import json
 import os
 import signal
+import socket
 import stat
 import threading
 from collections.abc import Iterator
@@ -301,3 +302,77 @@ def test_start_failure_leaves_nothing_behind(rig: Rig) -> None:
     assert not os.path.exists(rig.paths.control_socket("ovpn0"))
     assert rig.kernel.interfaces == {}
     assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
+
+
+# -- TCP listeners around an apply (the if_ovpn model carries UDP only, which is exactly
+#    what makes a TCP reload fail after its listeners were opened) ---------------------------
+
+TCP_ACCEPTING = """
+[interface]
+name = "ovpn0"
+mode = "mp"
+transport = "tcp"
+listen = "127.0.0.1:{port}"
+address = "10.8.0.1/24"
+
+[[peer]]
+id = 1
+tcp = "accept"
+remote = "127.0.0.2"
+vpn_ipv4 = "10.8.0.2"
+"""
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_a_failed_tcp_reload_closes_the_listeners_it_opened(rig: Rig) -> None:
+    sup, out, path = supervisor(rig)
+    sup.start()
+    try:
+        port = free_tcp_port()
+        path.write_text(TCP_ACCEPTING.format(port=port))
+        sup.request_reload()
+        sup.step(1.0)
+        log = out.getvalue()
+        # Listening came first (so a busy port fails before any change) ...
+        assert f"event=tcp-listening interface=ovpn0 address=127.0.0.1:{port}" in log
+        # ... then the kernel refused the config, and the listener went with it.
+        assert "interface.transport: the freebsd kernel carries UDP only" in log
+        assert _port_is_free(port)
+        assert sorted(rig.kernel.interfaces["ovpn0"].peers) == [1]  # the tunnel is kept
+    finally:
+        sup.stop()
+
+
+def test_a_tcp_listen_address_in_use_fails_before_any_change(rig: Rig) -> None:
+    sup, out, path = supervisor(rig)
+    sup.start()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        try:
+            before = rig.mutations.count
+            path.write_text(TCP_ACCEPTING.format(port=port))
+            sup.request_reload()
+            sup.step(1.0)
+            failed = [r for r in out.getvalue().splitlines() if "event=apply-failed" in r]
+            assert len(failed) == 1
+            assert f"cannot listen for TCP peers on 127.0.0.1:{port}" in failed[0]
+            assert rig.mutations.count == before
+        finally:
+            sup.stop()
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
