@@ -396,7 +396,11 @@ class Supervisor:
         peer = peer_from_json(data)
         config = self.config
         if config.transport is Transport.TCP:
-            raise UsageError("peer add through the supervisor supports UDP tunnels only")
+            raise UsageError(
+                f"{config.interface} carries TCP: a TCP peer is added, keys and all, only once "
+                f"its connection exists; add it to {self.config_path} and run `ovpnctl apply "
+                f"{self.config_path}` (or send the supervisor SIGHUP)"
+            )
         assert peer.remote is not None
         listen = _listen_for(config, peer.remote)
         with interface_lock(self.paths, self.ifname, wait=self.options.lock_wait):

@@ -21,9 +21,12 @@ from typing import Any
 
 import pytest
 
+from ovpnctl.config import load_config
 from ovpnctl.config.record import read_record
 from ovpnctl.endpoint import Endpoint
+from ovpnctl.errors import UsageError
 from ovpnctl.model import Keepalive, PeerConfig
+from ovpnctl.socketpool import SocketPool
 from ovpnctl.supervisor.control import (
     SupervisorBusyError,
     raise_for_reply,
@@ -376,3 +379,22 @@ def free_tcp_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_peer_add_on_a_tcp_tunnel_points_at_the_config(rig: Rig) -> None:
+    """A TCP peer needs its connection (and its keys with it) before the kernel takes it:
+    the request is refused before anything is touched, saying what to do instead."""
+    sup, _, path = supervisor(rig)
+    path.write_text(TCP_ACCEPTING.format(port=free_tcp_port()))
+    sup.config = load_config(str(path))  # what start() would have loaded
+    sup.pool = SocketPool(holds_tunnel=True)
+    before = rig.mutations.count
+    with pytest.raises(UsageError) as info:
+        sup._handle({"op": "peer-add", "peer": {"id": 7, "remote": "192.0.2.7:1194"}})
+    assert info.value.message == (
+        f"ovpn0 carries TCP: a TCP peer is added, keys and all, only once its connection "
+        f"exists; add it to {path} and run `ovpnctl apply {path}` (or send the supervisor "
+        "SIGHUP)"
+    )
+    assert rig.mutations.count == before
+    sup.pool.close()
