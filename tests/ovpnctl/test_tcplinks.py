@@ -52,6 +52,23 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def _bindable(*hosts: str) -> bool:
+    for host in hosts:
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, 0))
+            except OSError:
+                return False
+    return True
+
+
+# Linux answers on all of 127/8; FreeBSD's lo0 has only 127.0.0.1 unless aliased.
+needs_more_loopback = pytest.mark.skipif(
+    not _bindable("127.0.0.2", "127.0.0.3"),
+    reason="needs 127.0.0.2 and 127.0.0.3 on loopback (FreeBSD: ifconfig lo0 alias)",
+)
+
+
 class Harness:
     """One TcpLinks with its pool, log and clock, plus the test's own sockets."""
 
@@ -191,6 +208,7 @@ def connecting(*remotes: str) -> str:
 # -- accepting --------------------------------------------------------------------------------
 
 
+@needs_more_loopback
 def test_an_accepted_connection_is_offered_to_its_peer(h: Harness) -> None:
     port = free_port()
     h.configure(accepting(port, "127.0.0.3", "127.0.0.1"))
@@ -213,6 +231,7 @@ def test_an_accepted_connection_is_offered_to_its_peer(h: Harness) -> None:
     assert sock.recv(5) == b"hello"
 
 
+@needs_more_loopback
 def test_a_connection_from_no_peers_address_is_refused(h: Harness) -> None:
     port = free_port()
     h.configure(accepting(port, "127.0.0.1"))
@@ -362,6 +381,7 @@ def test_no_second_dial_while_a_connection_waits_or_is_in_use(h: Harness) -> Non
     h.wait_for("tcp-connected", 2)
 
 
+@needs_more_loopback
 def test_a_dial_binds_to_its_explicit_listen_or_local(h: Harness) -> None:
     _, port = h.server()
     bound = free_port()
@@ -457,6 +477,7 @@ def test_a_successful_dial_also_waits_before_the_next(h: Harness) -> None:
 # -- refused() and connected() -------------------------------------------------------------
 
 
+@needs_more_loopback
 def test_refused_closes_the_waiting_connections_only(h: Harness) -> None:
     listen = free_port()
     _, port = h.server()
