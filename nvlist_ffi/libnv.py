@@ -506,7 +506,8 @@ class Libnv:
                 if done is None:
                     continue
                 if done[0] == "nvlist":
-                    done[1].add(done[2], model)
+                    model._owned = True  # a fresh list: adopting it needs no copy
+                    done[1]._append_unchecked(done[2], model)
                 else:
                     done[1][done[2]] = model
                 continue
@@ -516,18 +517,21 @@ class Libnv:
                 name = names[raw_name] = _decode(raw_name)
             cookie = cookiep[0]
             kind = typep[0]
+            # Scalars come checked from libnv (name, value and uniqueness under the list's
+            # flags): append them as they are. Nested lists and arrays still go through
+            # `add`, which adopts children and builds the array wrappers.
             if kind == NV_TYPE_NUMBER:
-                model.add(name, int(get_number(cookie)))
+                model._append_unchecked(name, int(get_number(cookie)))
             elif kind == NV_TYPE_NVLIST:
                 child = self._cnvlist_get_nvlist(cookie)
                 child_model = NVList(flags=list_flags(child))
                 stack.append([child, cookie_cell(), child_model, ("nvlist", model, name)])
             elif kind == NV_TYPE_STRING:
-                model.add(name, _c_text(to_bytes(get_string(cookie))))
+                model._append_unchecked(name, _c_text(to_bytes(get_string(cookie))))
             elif kind == NV_TYPE_BOOL:
-                model.add(name, bool(self._cnvlist_get_bool(cookie)))
+                model._append_unchecked(name, bool(self._cnvlist_get_bool(cookie)))
             elif kind == NV_TYPE_NULL:
-                model.add(name, None)
+                model._append_unchecked(name, None)
             elif kind == NV_TYPE_BINARY:
                 data = self._cnvlist_get_binary(cookie, sizep)
                 model.add(name, bytes(ffi.buffer(data, sizep[0])))

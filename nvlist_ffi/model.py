@@ -314,6 +314,18 @@ class NVList:
         self._names.append(norm)
         self._values.append(stored)
 
+    def _append_unchecked(self, name: Name, value: Value) -> None:
+        """Append a pair a libnv unpack produced: the name is already normalised and
+        valid, the value already in stored form, and uniqueness already enforced by libnv
+        under this list's flags. Skips `add`'s checks (most of the binding's conversion
+        time), but keeps an index that an earlier `add` built up to date."""
+        index = self._index
+        if index is not None:
+            key = fold_name(name) if self._flags & NV_FLAG_IGNORE_CASE else name
+            index.setdefault(key, len(self._names))
+        self._names.append(name)
+        self._values.append(value)
+
     def _coerce(self, value: object) -> tuple[Value, list[NVList]]:
         kind = type(value)
         if kind is int:

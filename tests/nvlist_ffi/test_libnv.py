@@ -400,3 +400,46 @@ def test_model_aborts_where_libnv_does(libnv_model_builds: Any, call: str) -> No
     )
     assert result.returncode == -6, result.stderr
     assert "survived" not in result.stdout
+
+
+# -- conversion from libnv ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("flags", [0, 1, 2])
+def test_unpacked_pairs_are_found_by_name_whichever_way_they_were_stored(
+    libnv_model: Any, flags: int
+) -> None:
+    """Scalars are appended as libnv delivered them, nested lists and arrays through `add`
+    (which builds the name index): a scalar after one of those must still be indexed."""
+    original = NVList(
+        [
+            ("first", 1),
+            ("Nested", NVList([("inner", 2)])),
+            ("after", 3),
+            ("numbers", NumberArray([4, 5])),
+            ("Last", "five"),
+            ("none", None),
+            ("yes", True),
+        ],
+        flags=flags,
+    )
+    got = libnv_model.unpack(libnv_model.pack(original), flags)  # libnv wants them matched
+    assert got == original and got.flags == flags
+    assert (got["first"], got["after"], got["Last"], got["none"], got["yes"]) == (
+        1,
+        3,
+        "five",
+        None,
+        True,
+    )
+    assert got["Nested"]["inner"] == 2
+    if flags & 1:  # IGNORE_CASE: lookups fold, as strcasecmp does
+        assert (got["AFTER"], got["last"], got["nested"]["inner"]) == (3, "five", 2)
+    else:
+        with pytest.raises(KeyError):
+            got["AFTER"]
+    # The index the lookups use also refuses a second pair of a taken name.
+    if not flags & 2:
+        with pytest.raises(NVListError) as info:
+            got.add("Last" if not flags & 1 else "LAST", 6)
+        assert info.value.errno_name == "EEXIST"
