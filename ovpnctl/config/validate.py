@@ -74,7 +74,8 @@ def build_config(
     at = ("interface",)
     name = _field(iface_raw, at, "name", issues, _ifname, required=True)
     mode = _field(iface_raw, at, "mode", issues, _enum_text(Mode.parse)) or Mode.P2P
-    transport = _field(iface_raw, at, "transport", issues, _transport) or Transport.UDP
+    transport_of = _enum_value(Transport, "transport")
+    transport = _field(iface_raw, at, "transport", issues, transport_of) or Transport.UDP
     listen = _listen(iface_raw, at, transport, issues)
     addresses = _list_field(iface_raw, at, "address", issues, _ip_interface)
     readd = _field(iface_raw, at, "readd_on_timeout", issues, _bool) or False
@@ -554,14 +555,6 @@ def _int_range(low: int, high: int) -> Callable[[Any], int]:
 
 def _enum_text(parse: Callable[[str], T]) -> Callable[[Any], T]:
     return lambda value: parse(_text(value))
-
-
-def _transport(value: Any) -> Transport:
-    text = _text(value).strip().lower()
-    for transport in Transport:
-        if transport.value == text:
-            return transport
-    raise _FieldError(f"unknown transport {value!r}; choose udp or tcp")
 
 
 def _ifname(value: Any) -> str:

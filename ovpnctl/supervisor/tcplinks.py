@@ -176,11 +176,10 @@ class TcpLinks:
             self.log.emit("tcp-closed", interface=self.ifname, peer=peer_id, reason="not added")
 
     def status(self) -> dict[str, list[int]]:
-        configured = [p.peer_id for p in self._accepting] + list(self._dials)
         connected = self.pool.tcp_peers(self.ifname)
         return {
             "connected": sorted(connected),
-            "waiting": sorted(pid for pid in configured if pid not in connected),
+            "waiting": sorted(pid for pid in self._peer_ids() if pid not in connected),
         }
 
     def close(self) -> None:
@@ -296,5 +295,9 @@ class TcpLinks:
             dial.sock = None
 
     def _waiting(self) -> list[int]:
-        configured = [p.peer_id for p in self._accepting] + list(self._dials)
-        return [pid for pid in configured if self.pool.tcp_ready(self.ifname, pid) is not None]
+        ready = self.pool.tcp_ready
+        return [pid for pid in self._peer_ids() if ready(self.ifname, pid) is not None]
+
+    def _peer_ids(self) -> list[int]:
+        """Every TCP peer of the config: accepting ones, then connecting ones."""
+        return [p.peer_id for p in self._accepting] + list(self._dials)

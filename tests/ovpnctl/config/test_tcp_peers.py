@@ -770,3 +770,14 @@ def test_an_accepting_peer_needs_a_known_port() -> None:
         f"{SOURCE}:6: peer[0].listen: an accepting peer waits on 127.0.0.1:0, a port the "
         "kernel picks at random and nobody can connect to; give listen a port"
     ]
+
+
+def test_an_unknown_transport_names_the_two_there_are() -> None:
+    assert issues_of(
+        """\
+        [interface]
+        name = "ovpn1"
+        transport = "quic"
+        listen = "127.0.0.1:1194"
+        """
+    ) == [f"{SOURCE}:3: interface.transport: unknown transport 'quic'; choose udp or tcp"]
